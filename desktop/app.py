@@ -1,0 +1,280 @@
+"""The composition root: builds the services, the tray and the windows, and runs the qasync loop.
+
+Start-up is kept light so the tray appears fast: only Qt and the settings are loaded before the
+icon shows; the chat window, httpx, the keychain and image libraries load when first needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QApplication
+
+from desktop import APP_ID, APP_NAME, __version__
+from desktop.assistant.services import AppPaths, Services
+from desktop.hotkeys.instance import InstanceServer, instance_name, send_to_running
+from desktop.i18n import _
+from desktop.logsetup import trace
+from desktop.ui.notifier import Notifier, install_exception_hooks
+
+if TYPE_CHECKING:
+    from desktop.ui.chat_window import ChatWindow
+    from desktop.ui.settings_dialog import SettingsDialog
+    from desktop.ui.tray import Tray
+
+log = logging.getLogger(__name__)
+
+
+class AppController(QObject):
+    """Owns the tray and windows and carries out commands from the tray, the CLI and other launches."""
+
+    def __init__(self, app: QApplication, services: Services, notifier: Notifier,
+                 on_quit: Callable[[], None] | None = None) -> None:
+        super().__init__(app)
+        self.app = app
+        self.services = services
+        self.notifier = notifier
+        self.tray: Tray | None = None
+        self._chat: ChatWindow | None = None
+        self._settings: SettingsDialog | None = None
+        self._on_quit = on_quit
+        self._parser: argparse.ArgumentParser | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- start -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Show the tray (or, without a tray, the chat window with a one-time notice)."""
+        from desktop.ui.tray import Tray, tray_available
+
+        if tray_available():
+            from desktop.ui.chat_window import scope_label
+
+            self.tray = Tray(scope_label(self.services.settings.get("capture.scope")), self)
+            self.tray.ask_screen.connect(self.ask_screen)
+            self.tray.open_chat.connect(self.open_chat)
+            self.tray.open_settings.connect(self.open_settings)
+            self.tray.quit_requested.connect(self.quit)
+            self.tray.show()
+            trace("tray-requested")
+            if os.environ.get("GLMV_DESKTOP_TRACE"):
+                self._watch_tray_embedding()
+            self.services.settings.subscribe(self._on_setting)
+        else:
+            log.info("No system tray on this desktop; the chat window stays available")
+            trace("no-tray")
+            chat = self.chat_window()
+            chat.show_banner(_("This desktop has no system tray, so GLM-V Desktop lives in this window. Closing it "
+                               "hides it: run 'glmv-desktop chat' (or bind 'glmv-desktop ask --screen' to a key in "
+                               "your desktop's keyboard settings) to bring it back, and 'glmv-desktop quit' to quit."))
+            chat.bring_to_front()
+        if self.services.profiles.skipped:
+            self.notifier.show_error(RuntimeError("; ".join(self.services.profiles.skipped)))
+        if self.services.settings.recovered_from is not None:
+            from desktop.errors import UserFacingError
+
+            self.notifier.show_error(UserFacingError(
+                _("The settings file could not be read, so the defaults are in use."),
+                _("The old file was kept as {path}.").format(path=self.services.settings.recovered_from)))
+
+    def _watch_tray_embedding(self) -> None:
+        timer = QTimer(self)
+        deadline = time.monotonic() + 10
+        assert self.tray is not None
+        unembedded = self.tray.icon.geometry()
+
+        def poll() -> None:
+            assert self.tray is not None
+            geometry = self.tray.icon.geometry()
+            # An XEmbed icon moves from its own window at the origin into the tray host's.
+            if geometry.width() > 0 and geometry != unembedded:
+                trace(f"tray-shown {geometry.x()} {geometry.y()} {geometry.width()} {geometry.height()}")
+                timer.stop()
+            elif time.monotonic() > deadline:
+                trace("tray-not-embedded")
+                timer.stop()
+
+        timer.timeout.connect(poll)
+        timer.start(5)
+
+    def _on_setting(self, key: str, value: object) -> None:
+        if key == "capture.scope" and self.tray is not None:
+            from desktop.ui.chat_window import scope_label
+
+            self.tray.set_scope_label(scope_label(str(value)))
+
+    # -- windows ---------------------------------------------------------------------------------------
+    def chat_window(self) -> ChatWindow:
+        """The chat window, created on first use."""
+        if self._chat is None:
+            from desktop.ui.chat_window import ChatWindow
+
+            self._chat = ChatWindow(self.services, self.notifier)
+            self.notifier.default_parent = self._chat
+        return self._chat
+
+    def open_chat(self) -> None:
+        """Show the chat window."""
+        self.chat_window().bring_to_front()
+
+    def ask_screen(self) -> asyncio.Task[Any]:
+        """Capture the screen into the chat's composer."""
+        return self.chat_window().ask_about_screen()
+
+    def open_settings(self) -> None:
+        """Show the settings dialog (one at a time)."""
+        from desktop.ui.settings_dialog import SettingsDialog
+
+        if self._settings is None:
+            self._settings = SettingsDialog(self.services, self.notifier)
+            self._settings.profiles_changed.connect(self._profiles_changed)
+            self._settings.finished.connect(self._settings_closed)
+        self._settings.show()
+        self._settings.raise_()
+        self._settings.activateWindow()
+
+    def _profiles_changed(self) -> None:
+        if self._chat is not None:
+            self._chat.reload_endpoints()
+
+    def _settings_closed(self) -> None:
+        if self._settings is not None:
+            self._settings.deleteLater()
+            self._settings = None
+        if self._chat is not None:
+            self._chat.reload_endpoints()
+
+    def quit(self) -> None:
+        """Stop any reply, close connections, and end the app."""
+        if self._chat is not None:
+            self._chat.shutdown()
+
+        async def shutdown() -> None:
+            await self.services.client.aclose()
+            if self.tray is not None:
+                self.tray.hide()
+            if self._on_quit is not None:
+                self._on_quit()
+            self.app.quit()
+
+        task = asyncio.ensure_future(shutdown())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- commands -----------------------------------------------------------------------------------------
+    def handle_argv(self, argv: list[str]) -> str:
+        """Carry out a command handed over by another launch; returns what to print there."""
+        from desktop.cli import build_parser
+
+        self._parser = self._parser or build_parser()
+        args = self._parser.parse_args(argv)
+        return self.execute(args)
+
+    def execute(self, args: argparse.Namespace) -> str:
+        """Carry out a parsed command."""
+        command = args.command or "run"
+        if command == "quit":
+            self.quit()
+            return _("GLM-V Desktop is quitting.")
+        if command == "settings":
+            self.open_settings()
+            return _("Settings opened.")
+        if command == "ask":
+            task = asyncio.ensure_future(self._ask(args.text, args.screen, args.image, args.send))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return _("Asking in the chat window.")
+        self.open_chat()
+        if command == "run":
+            return _("GLM-V Desktop is already running; the chat window is open.")
+        return _("Chat window opened.")
+
+    async def _ask(self, text: str, screen: bool, images: list[Path], send: bool) -> None:
+        chat = self.chat_window()
+        chat.bring_to_front()
+        if screen:
+            try:
+                await chat.ask_about_screen()
+            except Exception:  # noqa: BLE001 - already shown by the chat window
+                return
+        if images:
+            chat.add_images(list(images), "file")
+            while chat._pending_loads:  # noqa: SLF001 - wait for the background decode we started
+                await asyncio.sleep(0.02)
+        if text:
+            chat.composer.prompt.setPlainText(text)
+        if send:
+            chat.send()
+
+
+class GlmvApplication(QApplication):
+    """The QApplication of GLM-V Desktop: lives in the tray, so closing windows does not quit it."""
+
+    def __init__(self, argv: list[str]) -> None:
+        super().__init__(argv)
+        self.setApplicationName(APP_ID)
+        self.setApplicationDisplayName(APP_NAME)
+        self.setApplicationVersion(__version__)
+        self.setDesktopFileName(APP_ID)
+        self.setQuitOnLastWindowClosed(False)
+        from desktop.ui.icons import app_icon
+
+        self.setWindowIcon(app_icon())
+
+
+def create_event_loop(app: QApplication) -> Any:
+    """The qasync loop on Qt's event loop, with asyncgen hooks qasync forgets to install."""
+    import qasync
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    # qasync 0.28 does not install these, so abandoned async generators (streams) are not finalised.
+    sys.set_asyncgen_hooks(firstiter=loop._asyncgen_firstiter_hook,  # noqa: SLF001
+                           finalizer=loop._asyncgen_finalizer_hook)  # noqa: SLF001
+    return loop
+
+
+def launch(args: argparse.Namespace, forward: list[str]) -> int:
+    """Hand the command to a running instance, or become the instance and run it."""
+    from desktop import logsetup
+
+    paths = AppPaths.for_user()
+    name = instance_name(paths.config)
+    reply = send_to_running(name, forward)
+    if reply is not None:
+        message = str(reply.get("message", ""))
+        if message:
+            print(message)
+        return 0 if reply.get("ok", False) else 1
+    if args.command == "quit":
+        print(_("GLM-V Desktop is not running."))
+        return 0
+    logsetup.configure(paths.logs, verbose=args.verbose)
+    trace("python-ready")
+    app = GlmvApplication(sys.argv[:1])
+    loop = create_event_loop(app)
+    notifier = Notifier(app)
+    install_exception_hooks(notifier)
+    services = Services.create(paths)
+    controller = AppController(app, services, notifier)
+    server = InstanceServer(name, controller.handle_argv, app)
+    if not server.listen():
+        # Another instance won a start-up race: hand it the command instead.
+        reply = send_to_running(name, forward)
+        return 0 if reply and reply.get("ok") else 1
+    controller.start()
+    trace("started")
+    if args.command not in (None, "run"):
+        controller.execute(args)
+    with loop:
+        loop.run_forever()
+    server.close()
+    return 0

@@ -1,0 +1,72 @@
+"""The services the app is built from, created once by the composition root and injected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktop.assistant.replies import ReplyRunner
+from desktop.capture.base import CaptureChain
+from desktop.chat.client import ChatClient
+from desktop.config.profiles import ProfileBook
+from desktop.config.secrets import SecretStore
+from desktop.config.settings import SettingsStore
+
+
+@dataclass(frozen=True)
+class AppPaths:
+    """Where the app keeps its files."""
+
+    config: Path
+    data: Path
+    logs: Path
+
+    @classmethod
+    def for_user(cls) -> AppPaths:
+        """The platform's per-user folders (XDG on Linux, AppData on Windows, Library on macOS)."""
+        import platformdirs
+
+        return cls(
+            config=Path(platformdirs.user_config_dir("glmv-desktop", appauthor=False)),
+            data=Path(platformdirs.user_data_dir("glmv-desktop", appauthor=False)),
+            logs=Path(platformdirs.user_log_dir("glmv-desktop", appauthor=False)),
+        )
+
+    @property
+    def settings_file(self) -> Path:
+        """The settings file."""
+        return self.config / "settings.json"
+
+
+@dataclass
+class Services:
+    """Everything the UI needs from the layers below it."""
+
+    paths: AppPaths
+    settings: SettingsStore
+    profiles: ProfileBook
+    secrets: SecretStore
+    capture: CaptureChain
+    client: ChatClient
+    runner: ReplyRunner
+
+    @classmethod
+    def create(cls, paths: AppPaths, *, secrets: SecretStore | None = None,
+               capture: CaptureChain | None = None, client: ChatClient | None = None) -> Services:
+        """Build the real services; tests inject their own keyring, capture or HTTP client."""
+        from desktop.capture.base import default_chain
+        from desktop.chat.client import Timeouts
+
+        settings = SettingsStore(paths.settings_file)
+        secrets = secrets or SecretStore()
+        client = client or ChatClient(timeouts=Timeouts(settings.get("network.connect_timeout"),
+                                                        settings.get("network.read_timeout")))
+
+        def on_setting(key: str, value: object) -> None:
+            if key.startswith("network."):
+                client.timeouts = Timeouts(settings.get("network.connect_timeout"),
+                                           settings.get("network.read_timeout"))
+
+        settings.subscribe(on_setting)
+        return cls(paths=paths, settings=settings, profiles=ProfileBook(settings), secrets=secrets,
+                   capture=capture or default_chain(), client=client, runner=ReplyRunner(client, secrets))

@@ -1,0 +1,205 @@
+"""The conversation model: messages, attachments, replies and their state.
+
+It is plain data, shaped so the history store can persist it as it changes: every object has a
+stable id and a creation time, and a reply records its state (streaming, complete, stopped,
+interrupted, failed) so a partial answer is never mistaken for a whole one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from desktop.media.images import EncodedImage, encode_for_model, estimate_image_tokens, lossless_png, open_image
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+def new_id() -> str:
+    """A short random id for messages, attachments and conversations."""
+    return uuid.uuid4().hex[:16]
+
+
+class Role(StrEnum):
+    """Who wrote a message."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class ReplyState(StrEnum):
+    """Where an assistant reply stands."""
+
+    WAITING = "waiting"  # sent, nothing received yet
+    STREAMING = "streaming"
+    COMPLETE = "complete"
+    STOPPED = "stopped"  # the user pressed Stop; the partial answer is kept
+    INTERRUPTED = "interrupted"  # the stream broke; the partial answer is kept, Retry offered
+    FAILED = "failed"  # nothing usable arrived; the error says why
+
+
+@dataclass(frozen=True)
+class GroundingBox:
+    """A box the model pointed at: thousandths of the image sent, and the same in its pixels."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    image_width: int | None = None
+    image_height: int | None = None
+
+    def pixels(self) -> tuple[int, int, int, int] | None:
+        """The box in pixels of the image that was sent, if its size is known."""
+        if not self.image_width or not self.image_height:
+            return None
+        w, h = self.image_width, self.image_height
+        return (round(self.x1 * w / 1000), round(self.y1 * h / 1000),
+                round(self.x2 * w / 1000), round(self.y2 * h / 1000))
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """What went wrong with a reply, in the user's words, plus technical detail."""
+
+    message: str
+    hint: str = ""
+    detail: str = ""
+    retryable: bool = True
+
+
+@dataclass(eq=False)
+class Attachment:
+    """An image attached to a question: its pixels or original bytes, and where it came from."""
+
+    name: str
+    width: int
+    height: int
+    origin: str  # "screen", "file", "clipboard", "drop"
+    data: bytes | None = None  # original encoded bytes (a file as read, or PNG of a capture)
+    pixels: Image.Image | None = None  # decoded pixels, kept when the attachment came from a capture
+    id: str = field(default_factory=new_id)
+    _payloads: dict[tuple[int, str, int | None, int | None], EncodedImage] = field(default_factory=dict, repr=False)
+    _thumbnails: dict[int, Image.Image] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str, origin: str) -> Attachment:
+        """An attachment from a file or the clipboard; raises ImageError for unreadable data."""
+        image = open_image(data)
+        return cls(name=name, width=image.width, height=image.height, origin=origin, data=data, pixels=image)
+
+    @classmethod
+    def from_pixels(cls, image: Image.Image, name: str, origin: str) -> Attachment:
+        """An attachment from a screen capture (encoded lazily, off the hot path)."""
+        return cls(name=name, width=image.width, height=image.height, origin=origin, pixels=image)
+
+    def image(self) -> Image.Image:
+        """The decoded pixels (decoding the original bytes on first use)."""
+        with self._lock:
+            if self.pixels is None:
+                assert self.data is not None
+                self.pixels = open_image(self.data)
+            return self.pixels
+
+    def original_bytes(self) -> bytes:
+        """The attachment as a file: the original bytes, or a lossless PNG of a capture."""
+        with self._lock:
+            if self.data is None:
+                assert self.pixels is not None
+                self.data = lossless_png(self.pixels)
+            return self.data
+
+    def thumbnail(self, size: int) -> Image.Image:
+        """A preview no larger than `size`×`size` (cached; compute it off the UI thread first)."""
+        with self._lock:
+            cached = self._thumbnails.get(size)
+        if cached is None:
+            cached = self.image().copy()
+            cached.thumbnail((size, size))
+            with self._lock:
+                self._thumbnails[size] = cached
+        return cached
+
+    def estimated_tokens(self, token_budget: int, max_side: int | None = None) -> int:
+        """Image tokens this attachment will cost at the given budget."""
+        from desktop.media.images import fit_to_budget
+
+        return estimate_image_tokens(*fit_to_budget(self.width, self.height, token_budget, max_side))
+
+    def payload(self, token_budget: int, fmt: str, max_side: int | None = None,
+                max_bytes: int | None = None) -> EncodedImage:
+        """The encoded, budget-sized image to send (cached per budget and format). CPU work: call off the UI thread."""
+        key = (token_budget, fmt, max_side, max_bytes)
+        cached = self._payloads.get(key)
+        if cached is None:
+            cached = encode_for_model(self.image(), token_budget, fmt=fmt, max_side=max_side, max_bytes=max_bytes)
+            self._payloads[key] = cached
+        return cached
+
+
+@dataclass(eq=False)
+class Message:
+    """One turn: the user's question with attachments, or the assistant's reply."""
+
+    role: Role
+    text: str = ""
+    attachments: list[Attachment] = field(default_factory=list)
+    reasoning: str = ""
+    boxes: list[GroundingBox] = field(default_factory=list)
+    state: ReplyState = ReplyState.COMPLETE
+    error: ErrorInfo | None = None
+    model: str = ""
+    endpoint_id: str = ""
+    thinking: bool | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    id: str = field(default_factory=new_id)
+    created: float = field(default_factory=time.time)
+    # Pixel sizes of the images sent with the request that produced this reply, in order.
+    sent_image_sizes: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def is_final(self) -> bool:
+        """True once the reply will not change any more."""
+        return self.state not in (ReplyState.WAITING, ReplyState.STREAMING)
+
+
+@dataclass(eq=False)
+class Conversation:
+    """An ordered list of messages with a title."""
+
+    title: str = ""
+    messages: list[Message] = field(default_factory=list)
+    id: str = field(default_factory=new_id)
+    created: float = field(default_factory=time.time)
+
+    def add_question(self, text: str, attachments: list[Attachment]) -> Message:
+        """Append the user's question."""
+        message = Message(Role.USER, text=text, attachments=list(attachments))
+        self.messages.append(message)
+        if not self.title:
+            self.title = (text.strip().splitlines() or ["Screenshot"])[0][:80] if text.strip() else "Screenshot"
+        return message
+
+    def start_reply(self, *, model: str, endpoint_id: str, thinking: bool) -> Message:
+        """Append an empty assistant reply waiting for the server."""
+        reply = Message(Role.ASSISTANT, state=ReplyState.WAITING, model=model, endpoint_id=endpoint_id,
+                        thinking=thinking)
+        self.messages.append(reply)
+        return reply
+
+    def context_before(self, reply: Message) -> list[Message]:
+        """The messages a request for `reply` is built from (everything before it)."""
+        index = self.messages.index(reply)
+        return self.messages[:index]
+
+    def last_question(self) -> Message | None:
+        """The most recent user message."""
+        return next((m for m in reversed(self.messages) if m.role is Role.USER), None)

@@ -1,0 +1,113 @@
+"""`glmv-desktop [run|ask|chat|settings|quit|doctor|config]`.
+
+Commands that act on the app are handed to the running instance when there is one (that is the
+hotkey fallback: bind `glmv-desktop ask --screen` to a key in any desktop's keyboard settings);
+otherwise the app starts and runs them. `doctor` and `config` work without starting the app.
+This module imports no Qt, so those two stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from desktop import __version__
+
+APP_COMMANDS = ("run", "ask", "chat", "settings", "quit")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar, shared by the launcher and the running instance."""
+    parser = argparse.ArgumentParser(prog="glmv-desktop", description="A tray assistant for GLM-V vision models.")
+    parser.add_argument("--version", action="version", version=f"glmv-desktop {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", help="start the app in the tray (the default); a second launch opens the chat")
+    ask = commands.add_parser("ask", help="open the chat with a question, a screenshot or images")
+    ask.add_argument("text", nargs="?", default="", help="the question")
+    ask.add_argument("--screen", action="store_true", help="attach a screenshot (monitor under the pointer, "
+                                                            "or all monitors per the settings)")
+    ask.add_argument("--image", action="append", default=[], type=Path, metavar="FILE", help="attach an image")
+    ask.add_argument("--send", action="store_true", help="send at once instead of waiting for Enter")
+    commands.add_parser("chat", help="open the chat window")
+    commands.add_parser("settings", help="open the settings")
+    commands.add_parser("quit", help="quit the running app")
+    commands.add_parser("doctor", help="check what works on this machine, and why not")
+    config = commands.add_parser("config", help="show or change settings (the same ones as in the dialog)")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION")
+    config_commands.add_parser("list", help="every setting with its value and description")
+    get = config_commands.add_parser("get", help="one setting's value")
+    get.add_argument("key")
+    put = config_commands.add_parser("set", help="change a setting")
+    put.add_argument("key")
+    put.add_argument("value")
+    config_commands.add_parser("path", help="where the settings file is")
+    return parser
+
+
+def forwardable_argv(args: argparse.Namespace) -> list[str]:
+    """The command as the running instance should see it (paths made absolute)."""
+    argv = [args.command or "run"]
+    if args.command == "ask":
+        if args.screen:
+            argv.append("--screen")
+        for image in args.image:
+            argv += ["--image", str(image.expanduser().resolve())]
+        if args.send:
+            argv.append("--send")
+        if args.text:
+            argv += ["--", args.text]
+    return argv
+
+
+def _config(args: argparse.Namespace) -> int:
+    import json
+
+    from desktop.assistant.services import AppPaths
+    from desktop.config.schema import SCHEMA
+    from desktop.config.settings import SettingsStore, UnknownSettingError
+
+    paths = AppPaths.for_user()
+    settings = SettingsStore(paths.settings_file)
+    action = args.config_command or "list"
+    try:
+        if action == "path":
+            print(paths.settings_file)
+        elif action == "list":
+            for setting in SCHEMA:
+                if setting.type is list:
+                    continue
+                print(f"{setting.key} = {json.dumps(settings.get(setting.key))}\n    {setting.description}")
+        elif action == "get":
+            print(json.dumps(settings.get(args.key)))
+        else:
+            try:
+                value = json.loads(args.value)
+            except ValueError:
+                value = args.value
+            settings.set(args.key, value)
+            print(f"{args.key} = {json.dumps(settings.get(args.key))}")
+    except UnknownSettingError:
+        print(f"glmv-desktop: there is no setting '{args.key}'; 'glmv-desktop config list' shows them.",
+              file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"glmv-desktop: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `glmv-desktop` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "doctor":
+        from desktop.doctor import run_doctor
+
+        return run_doctor()
+    if args.command == "config":
+        return _config(args)
+    from desktop.app import launch
+
+    return launch(args, forwardable_argv(args))

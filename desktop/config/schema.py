@@ -1,0 +1,133 @@
+"""The one declared schema of every non-secret setting: name, type, default, description, bounds.
+
+The settings file, the settings dialog's General page and `glmv-desktop config` are all derived
+from `SCHEMA`. Secrets never appear here: API keys live in the OS keychain (see `secrets.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from desktop.i18n import _
+
+SCHEMA_VERSION = 1
+
+# GLM-V's image processor rounds each side to a multiple of 28 px; one token per 28×28 block.
+IMAGE_TOKEN_SIDE = 28
+# A 1920×1080 screenshot is 2,691 tokens: the default sends a full-HD screen unscaled.
+DEFAULT_IMAGE_TOKEN_BUDGET = 2700
+# GLM-4.1V/4.5V/4.6V's processor caps an image at 28*28*15000 pixels over 2 temporal frames.
+MAX_IMAGE_TOKEN_BUDGET = 7500
+MIN_IMAGE_TOKEN_BUDGET = 256
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its dotted key, Python type, default, description and allowed values."""
+
+    key: str
+    type: type
+    default: Any
+    label: str
+    description: str
+    choices: tuple[tuple[str, str], ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    nullable: bool = False
+    advanced: bool = False
+
+    def coerce(self, value: Any) -> Any:
+        """Return `value` converted to this setting's type, or raise ValueError saying why."""
+        if value is None:
+            if self.nullable:
+                return None
+            raise ValueError(_("{key} needs a value.").format(key=self.key))
+        if self.type is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in {"true", "false", "yes", "no", "1", "0", "on", "off"}:
+                return value.lower() in {"true", "yes", "1", "on"}
+            raise ValueError(_("{key} must be true or false.").format(key=self.key))
+        if self.type in (int, float):
+            if isinstance(value, bool):
+                raise ValueError(_("{key} must be a number.").format(key=self.key))
+            try:
+                number = self.type(value)
+            except (TypeError, ValueError):
+                raise ValueError(_("{key} must be a number.").format(key=self.key)) from None
+            if self.type is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError(_("{key} must be a whole number.").format(key=self.key))
+            if (self.minimum is not None and number < self.minimum) or (
+                self.maximum is not None and number > self.maximum
+            ):
+                raise ValueError(
+                    _("{key} must be between {low} and {high}.").format(
+                        key=self.key, low=self.minimum, high=self.maximum
+                    )
+                )
+            return number
+        if self.type is str:
+            if not isinstance(value, str):
+                raise ValueError(_("{key} must be text.").format(key=self.key))
+            if self.choices and value not in {c for c, _label in self.choices}:
+                allowed = ", ".join(c for c, _label in self.choices)
+                raise ValueError(_("{key} must be one of: {allowed}.").format(key=self.key, allowed=allowed))
+            return value
+        if self.type is list:
+            if not isinstance(value, list):
+                raise ValueError(_("{key} must be a list.").format(key=self.key))
+            return value
+        raise TypeError(f"unsupported setting type {self.type!r}")
+
+
+SCHEMA: tuple[Setting, ...] = (
+    Setting(
+        "endpoint.profiles", list, [], _("Endpoints"),
+        _("The servers the app can ask: cloud, team or local. Keys are kept in the OS keychain."),
+        advanced=True,
+    ),
+    Setting("endpoint.active", str, "", _("Active endpoint"), _("Id of the endpoint used for new questions."),
+            advanced=True),
+    Setting("endpoint.model", str, "", _("Model"),
+            _("Model of the active endpoint for new questions; empty uses the endpoint's default."),
+            advanced=True),
+    Setting("chat.thinking", bool, True, _("Thinking"),
+            _("Let the model reason before answering (slower, often better); reasoning is shown folded.")),
+    Setting("chat.max_tokens", int, 0, _("Longest answer (tokens)"),
+            _("Upper limit on the answer's length; 0 leaves it to the server."), minimum=0, maximum=131072),
+    Setting("chat.temperature", float, None, _("Temperature"),
+            _("Sampling temperature; empty uses the model's recommended default."),
+            minimum=0.0, maximum=2.0, nullable=True, advanced=True),
+    Setting("chat.top_p", float, None, _("Top-p"), _("Nucleus sampling; empty uses the server's default."),
+            minimum=0.0, maximum=1.0, nullable=True, advanced=True),
+    Setting("chat.top_k", int, None, _("Top-k"),
+            _("Sample from the k likeliest tokens; only servers that accept it (vLLM, SGLang, llama.cpp) get it."),
+            minimum=1, maximum=1000, nullable=True, advanced=True),
+    Setting("chat.repetition_penalty", float, None, _("Repetition penalty"),
+            _("Discourage repeated text; only servers that accept it (vLLM, SGLang, llama.cpp) get it."),
+            minimum=0.5, maximum=2.0, nullable=True, advanced=True),
+    Setting("images.token_budget", int, DEFAULT_IMAGE_TOKEN_BUDGET, _("Image budget (tokens per image)"),
+            _("Images larger than this are downscaled before sending (never upscaled). One token is about "
+              "28×28 pixels: 2,700 keeps a full-HD screen sharp; 7,500 is the model's own limit."),
+            minimum=MIN_IMAGE_TOKEN_BUDGET, maximum=MAX_IMAGE_TOKEN_BUDGET),
+    Setting("images.format", str, "jpeg", _("Image format"),
+            _("How images are encoded for the server: JPEG is small and fast, PNG is lossless."),
+            choices=(("jpeg", _("JPEG (quality 92)")), ("png", _("PNG (lossless)")))),
+    Setting("capture.scope", str, "pointer", _("Ask about my screen captures"),
+            _("Which screen 'Ask about my screen' captures."),
+            choices=(("pointer", _("The monitor under the mouse pointer")), ("all", _("All monitors, side by side")))),
+    Setting("network.connect_timeout", float, 10.0, _("Connect timeout (s)"),
+            _("How long to wait for a server to accept the connection."), minimum=1.0, maximum=120.0),
+    Setting("network.read_timeout", float, 120.0, _("Read timeout (s)"),
+            _("How long a server may stay silent mid-answer before the answer is marked interrupted."),
+            minimum=5.0, maximum=3600.0),
+    Setting("ui.reasoning_expanded", bool, False, _("Show reasoning unfolded"),
+            _("Open the reasoning panel of each answer by default.")),
+)
+
+BY_KEY: dict[str, Setting] = {s.key: s for s in SCHEMA}
+
+# Each migration turns a file of version N-1 into version N (key renames, changed meanings).
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}

@@ -1,0 +1,139 @@
+"""API keys in the OS keychain via `keyring`, and nowhere else.
+
+If no usable keychain exists (keyring's fail backend, or a plaintext-file backend such as
+keyrings.alt), keys are refused rather than written to disk; the user may still use a key for the
+current session only, held in memory. Keychain calls can block on D-Bus or an unlock prompt, so the
+UI calls these methods from a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from desktop.errors import UserFacingError
+from desktop.i18n import _
+from desktop.logsetup import register_secret
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
+
+log = logging.getLogger(__name__)
+
+SERVICE = "glmv-desktop"
+_PROBE_ENTRY = "availability-probe"
+
+
+@dataclass(frozen=True)
+class KeychainStatus:
+    """Whether keys can be stored, which backend would hold them, and what to do if not."""
+
+    usable: bool
+    backend: str
+    reason: str = ""
+    how_to_fix: str = ""
+
+
+class KeychainUnavailable(UserFacingError):
+    """No secure keychain: the key cannot be saved."""
+
+
+def how_to_get_a_keychain() -> str:
+    """Platform-specific advice for getting a working keychain."""
+    if sys.platform == "darwin":
+        return _("Unlock the login keychain in Keychain Access, then try again.")
+    if sys.platform == "win32":
+        return _("Windows Credential Manager should always be present; check that the Credential Manager "
+                 "service is running.")
+    return _("Install and unlock a Secret Service keyring: GNOME Keyring (sudo apt install gnome-keyring "
+             "libsecret-tools) or KWallet, and log in through your desktop so it is unlocked. On a headless "
+             "machine, start one inside 'dbus-run-session' with 'gnome-keyring-daemon --unlock'.")
+
+
+class SecretStore:
+    """Reads and writes endpoint API keys in the keychain; keeps session-only keys in memory."""
+
+    def __init__(self, backend: KeyringBackend | None = None) -> None:
+        self._backend = backend
+        self._session_keys: dict[str, str] = {}
+
+    def _get_backend(self) -> KeyringBackend:
+        if self._backend is None:
+            import keyring  # deferred: its backend discovery costs start-up time
+
+            self._backend = keyring.get_keyring()
+        return self._backend
+
+    def status(self) -> KeychainStatus:
+        """Check the backend for real (one harmless read) and say whether keys can be kept."""
+        backend = self._get_backend()
+        name = f"{type(backend).__module__}.{type(backend).__name__}"
+        fix = how_to_get_a_keychain()
+        module = type(backend).__module__
+        if module.startswith("keyring.backends.fail") or module.startswith("keyring.backends.null"):
+            return KeychainStatus(False, name, _("No keychain backend is available."), fix)
+        if module.startswith("keyrings.alt"):
+            return KeychainStatus(False, name, _("The only keyring backend stores keys in a plain file; "
+                                                 "keys are not saved there."), fix)
+        chained = getattr(backend, "backends", None)
+        if chained is not None and not chained:
+            return KeychainStatus(False, name, _("No keychain backend is available."), fix)
+        try:
+            backend.get_password(SERVICE, _PROBE_ENTRY)
+        except Exception as exc:  # noqa: BLE001 - any backend failure means "not usable", with its text
+            return KeychainStatus(False, name, _("The keychain did not answer: {error}").format(error=exc), fix)
+        return KeychainStatus(True, name)
+
+    def get(self, entry: str) -> str | None:
+        """The key stored under `entry` (session keys first), or None."""
+        if entry in self._session_keys:
+            return self._session_keys[entry]
+        from keyring.errors import NoKeyringError
+
+        try:
+            key = self._get_backend().get_password(SERVICE, entry)
+        except NoKeyringError:
+            return None  # no keychain at all: the settings page and doctor explain it
+        except Exception as exc:  # noqa: BLE001 - reported to the user as "no key", logged for support
+            log.warning("Could not read an API key from the keychain: %s", exc)
+            return None
+        if key:
+            register_secret(key)
+        return key
+
+    def set(self, entry: str, key: str) -> None:
+        """Store `key` in the keychain, or raise KeychainUnavailable explaining how to get one."""
+        key = key.strip()
+        register_secret(key)
+        status = self.status()
+        if not status.usable:
+            raise KeychainUnavailable(
+                _("The API key was not saved: {reason}").format(reason=status.reason), status.how_to_fix
+            )
+        try:
+            self._get_backend().set_password(SERVICE, entry, key)
+        except Exception as exc:
+            raise KeychainUnavailable(
+                _("The keychain refused to store the key: {error}").format(error=exc), how_to_get_a_keychain()
+            ) from exc
+        self._session_keys.pop(entry, None)
+
+    def set_for_session(self, entry: str, key: str) -> None:
+        """Hold `key` in memory until the app quits; nothing is written anywhere."""
+        key = key.strip()
+        register_secret(key)
+        self._session_keys[entry] = key
+
+    def delete(self, entry: str) -> None:
+        """Forget the key under `entry` (in memory and in the keychain)."""
+        self._session_keys.pop(entry, None)
+        try:
+            from keyring.errors import PasswordDeleteError
+
+            self._get_backend().delete_password(SERVICE, entry)
+        except PasswordDeleteError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - deleting from a missing keychain must not block removal
+            log.warning("Could not delete an API key from the keychain: %s", exc)

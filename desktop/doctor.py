@@ -1,0 +1,137 @@
+"""`glmv-desktop doctor`: what works on this machine, per subsystem, and why not.
+
+Each line is a check with ✔ / ✘ / – (not applicable), what was found, and what to do. Later
+subsystems (hotkeys, local servers, documents) add their sections here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from typing import TextIO
+
+from desktop import __version__
+
+
+@dataclass(frozen=True)
+class Check:
+    """One finding."""
+
+    ok: bool | None  # None: not applicable / informational
+    name: str
+    found: str
+    fix: str = ""
+
+
+def display_checks() -> list[Check]:
+    """The windowing system, the screens Qt sees, and whether there is a tray."""
+    checks = []
+    session = os.environ.get("XDG_SESSION_TYPE", "")
+    if sys.platform.startswith("linux"):
+        display, wayland = os.environ.get("DISPLAY"), os.environ.get("WAYLAND_DISPLAY")
+        if not display and not wayland:
+            return [Check(False, "display", "no DISPLAY or WAYLAND_DISPLAY: not a graphical session",
+                          "Run the app inside a desktop session (or under Xvfb for tests).")]
+        kind = "Wayland" if (session == "wayland" or (wayland and not display)) else "X11"
+        checks.append(Check(True, "display", f"{kind} (DISPLAY={display or '-'}, WAYLAND_DISPLAY={wayland or '-'})"))
+    from PySide6 import __version__ as pyside_version
+    from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    screens = ", ".join(
+        f"{s.name()} {s.geometry().width()}×{s.geometry().height()} @{s.devicePixelRatio():g}x" for s in app.screens())
+    checks.append(Check(True, "Qt", f"PySide6 {pyside_version}, platform '{app.platformName()}', screens: {screens}"))
+    if QSystemTrayIcon.isSystemTrayAvailable():
+        checks.append(Check(True, "tray", "a system tray is available"))
+    else:
+        checks.append(Check(False, "tray", "no system tray on this desktop",
+                            "The app still works from its chat window and the command line. GNOME needs the "
+                            "AppIndicator extension; other desktops: add a tray/notification area to the panel."))
+    return checks
+
+
+def capture_checks() -> list[Check]:
+    """Every capture handler in order, and which one will be used."""
+    from desktop.capture.base import default_chain
+
+    checks = []
+    for name, status in default_chain().report():
+        checks.append(Check(status.available, f"capture: {name}",
+                            "available" if status.available else status.reason, status.how_to_fix))
+    return checks
+
+
+def keychain_checks() -> list[Check]:
+    """The keyring backend and whether keys can be stored."""
+    from desktop.config.secrets import SecretStore
+
+    status = SecretStore().status()
+    if status.usable:
+        return [Check(True, "keychain", f"keys are stored in {status.backend}")]
+    return [Check(False, "keychain", f"{status.reason} (backend: {status.backend})",
+                  status.how_to_fix + " Until then a key can be used for one session only.")]
+
+
+async def _endpoint_checks() -> list[Check]:
+    from desktop.assistant.services import AppPaths
+    from desktop.chat.client import ChatClient, Endpoint, Timeouts
+    from desktop.chat.probe import check_endpoint
+    from desktop.config.profiles import ProfileBook
+    from desktop.config.secrets import SecretStore
+    from desktop.config.settings import SettingsStore
+
+    settings = SettingsStore(AppPaths.for_user().settings_file)
+    profiles = ProfileBook(settings)
+    secrets = SecretStore()
+    client = ChatClient(timeouts=Timeouts(connect=5.0, read=30.0))
+    checks = [Check(False, "endpoints", f"a malformed endpoint was skipped: {s}", "Fix or remove it in Settings.")
+              for s in profiles.skipped]
+    try:
+        for profile in profiles.all():
+            label = f"{profile.name} ({profile.base_url}, model {profile.model or '?'})"
+            key = await asyncio.to_thread(secrets.get, profile.keychain_entry)
+            if profile.traits.needs_key and not key:
+                checks.append(Check(None, label, "not checked: no API key is stored",
+                                    "Add the key in Settings → Endpoints."))
+                continue
+            report = await check_endpoint(client, Endpoint(profile, key), profile.model, timeout=60)
+            if report.models_error is not None and report.vision_error is not None:
+                checks.append(Check(False, label, f"not reachable: {report.vision_error.message}",
+                                    report.vision_error.hint))
+            elif report.vision_ok:
+                checks.append(Check(True, label, f"reachable, {len(report.models)} model(s), vision works"))
+            else:
+                error = report.vision_error
+                checks.append(Check(False, label, f"reachable, {len(report.models)} model(s); vision failed: "
+                                    f"{error.message if error else '?'}", error.hint if error else ""))
+    finally:
+        await client.aclose()
+    return checks
+
+
+def run_doctor(out: TextIO = sys.stdout) -> int:
+    """Print every section; exit status 0 (problems are reported, not fatal)."""
+    print(f"GLM-V Desktop {__version__} — doctor", file=out)
+    print(f"{platform.system()} {platform.release()}, Python {platform.python_version()}", file=out)
+    sections = [
+        ("Display and tray", display_checks),
+        ("Screen capture", capture_checks),
+        ("Keychain", keychain_checks),
+        ("Endpoints", lambda: asyncio.run(_endpoint_checks())),
+    ]
+    for title, run in sections:
+        print(f"\n{title}", file=out)
+        try:
+            checks = run()
+        except Exception as exc:  # noqa: BLE001 - a broken subsystem is a finding, not a crash
+            checks = [Check(False, title.lower(), f"the check itself failed: {exc}")]
+        for check in checks:
+            mark = {True: "✔", False: "✘", None: "–"}[check.ok]
+            print(f"  {mark} {check.name}: {check.found}", file=out)
+            if check.fix and check.ok is not True:
+                print(f"      → {check.fix}", file=out)
+    return 0

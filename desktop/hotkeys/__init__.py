@@ -1,0 +1,1 @@
+"""Global triggers: platform hotkeys (later) and the single-instance command channel."""

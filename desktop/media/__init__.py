@@ -1,0 +1,1 @@
+"""Pixels to payloads: image budgets, resizing and encoding (no Qt)."""

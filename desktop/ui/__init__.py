@@ -1,0 +1,1 @@
+"""Every widget: tray, chat window, composer, message view, settings."""

@@ -1,0 +1,270 @@
+"""The composer: multi-line question (Enter sends, Shift+Enter new line), attachments, Send/Stop.
+
+Images arrive by the Attach button's file dialog, by paste, or by drag-and-drop; each shows as a
+thumbnail with its estimated image-token cost at the current budget, and can be removed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QKeyEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.chat.conversation import Attachment
+from desktop.config.schema import DEFAULT_IMAGE_TOKEN_BUDGET, MAX_IMAGE_TOKEN_BUDGET, MIN_IMAGE_TOKEN_BUDGET
+from desktop.i18n import _
+from desktop.media.images import fit_to_budget
+from desktop.ui.message_widgets import attachment_pixmap
+
+THUMB = 56
+
+
+class PromptEdit(QPlainTextEdit):
+    """Question text: Enter sends, Shift+Enter inserts a line; pasted images become attachments."""
+
+    submit = Signal()
+    images_pasted = Signal(list)  # list[Path | bytes]
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        """Enter submits unless Shift (or an input method composing text) is involved."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
+            event.modifiers() & (Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.AltModifier)
+        ):
+            self.submit.emit()
+            return
+        super().keyPressEvent(event)
+
+    def canInsertFromMimeData(self, source: QMimeData) -> bool:  # noqa: N802 - Qt override
+        """Accept images and image files as well as text."""
+        return source.hasImage() or source.hasUrls() or super().canInsertFromMimeData(source)
+
+    def insertFromMimeData(self, source: QMimeData) -> None:  # noqa: N802 - Qt override
+        """Pasted images and image files are attached; text is inserted as usual."""
+        images = images_from_mime(source)
+        if images:
+            self.images_pasted.emit(images)
+            return
+        super().insertFromMimeData(source)
+
+
+def images_from_mime(source: QMimeData) -> list[Path | bytes]:
+    """Images in clipboard or drop data: local files (read later, off the UI thread), else PNG bytes."""
+    found: list[Path | bytes] = []
+    if source.hasUrls():
+        for url in source.urls():
+            if url.isLocalFile() and Path(url.toLocalFile()).is_file():
+                found.append(Path(url.toLocalFile()))
+    if not found and source.hasImage():
+        from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+        image = QImage(source.imageData())
+        if not image.isNull():
+            data = QByteArray()
+            buffer = QBuffer(data)
+            buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+            image.save(buffer, "PNG")  # type: ignore[call-overload]
+            found.append(bytes(data.data()))
+    return found
+
+
+class AttachmentChip(QFrame):
+    """One attachment: thumbnail, token estimate, remove button."""
+
+    removed = Signal(object)
+
+    def __init__(self, attachment: Attachment, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.attachment = attachment
+        self.setObjectName("attachment_chip")
+        self.setStyleSheet("QFrame#attachment_chip { border: 1px solid #dadce0; border-radius: 6px; }")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 2)
+        layout.setSpacing(1)
+        top = QHBoxLayout()
+        thumb = QLabel()
+        thumb.setPixmap(attachment_pixmap(attachment, THUMB))
+        thumb.setFixedSize(QSize(THUMB, THUMB))
+        thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        top.addWidget(thumb)
+        remove = QToolButton()
+        remove.setObjectName("attachment_remove")
+        remove.setText("×")
+        remove.setToolTip(_("Remove this attachment"))
+        remove.setAutoRaise(True)
+        remove.clicked.connect(lambda: self.removed.emit(self.attachment))
+        top.addWidget(remove, alignment=Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(top)
+        self.tokens = QLabel()
+        self.tokens.setObjectName("attachment_tokens")
+        self.tokens.setStyleSheet("QLabel { color: #5f6368; font-size: small; }")
+        layout.addWidget(self.tokens)
+
+    def set_budget(self, budget: int, max_side: int | None) -> None:
+        """Show the token cost and sent size at `budget`."""
+        a = self.attachment
+        w, h = fit_to_budget(a.width, a.height, budget, max_side)
+        tokens = a.estimated_tokens(budget, max_side)
+        self.tokens.setText(_("≈{n:,} tok").format(n=tokens))
+        scaled = _("sent as {w}×{h}").format(w=w, h=h) if (w, h) != (a.width, a.height) else _("sent unscaled")
+        self.setToolTip(_("{name}\n{w}×{h} px, {scaled}\n≈{n:,} image tokens at a budget of {budget:,}").format(
+            name=a.name, w=a.width, h=a.height, scaled=scaled, n=tokens, budget=budget))
+
+
+class Composer(QWidget):
+    """Question text, attachments, options, and the Send/Stop button."""
+
+    send_requested = Signal()
+    stop_requested = Signal()
+    attach_requested = Signal()
+    screen_requested = Signal()
+    images_received = Signal(list)  # list[Path | bytes]
+    budget_changed = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("composer")
+        self._attachments: list[Attachment] = []
+        self._max_side: int | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 8)
+        layout.setSpacing(4)
+
+        self.strip = QWidget()
+        self.strip.setObjectName("attachment_strip")
+        self._strip_layout = QHBoxLayout(self.strip)
+        self._strip_layout.setContentsMargins(0, 0, 0, 0)
+        self._strip_layout.addStretch(1)
+        strip_scroll = QScrollArea()
+        strip_scroll.setWidget(self.strip)
+        strip_scroll.setWidgetResizable(True)
+        strip_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        strip_scroll.setFixedHeight(THUMB + 34)
+        strip_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._strip_scroll = strip_scroll
+        strip_scroll.setVisible(False)
+        layout.addWidget(strip_scroll)
+
+        self.prompt = PromptEdit()
+        self.prompt.setObjectName("prompt")
+        self.prompt.setPlaceholderText(_("Ask about a picture or your screen…  (Enter sends, Shift+Enter adds a line)"))
+        self.prompt.setTabChangesFocus(True)
+        self.prompt.setFixedHeight(72)
+        self.prompt.submit.connect(self.send_requested)
+        self.prompt.images_pasted.connect(self.images_received)
+        layout.addWidget(self.prompt)
+
+        row = QHBoxLayout()
+        self.attach_button = QPushButton(_("Attach…"))
+        self.attach_button.setObjectName("attach_button")
+        self.attach_button.setToolTip(_("Attach image files (you can also paste or drop them)"))
+        self.attach_button.clicked.connect(self.attach_requested)
+        self.screen_button = QPushButton(_("Screen"))
+        self.screen_button.setObjectName("screen_button")
+        self.screen_button.clicked.connect(self.screen_requested)
+        self.thinking = QCheckBox(_("Thinking"))
+        self.thinking.setObjectName("thinking_switch")
+        self.thinking.setToolTip(_("Let the model reason before answering; the reasoning is shown folded."))
+        self.budget = QSpinBox()
+        self.budget.setObjectName("image_budget")
+        self.budget.setRange(MIN_IMAGE_TOKEN_BUDGET, MAX_IMAGE_TOKEN_BUDGET)
+        self.budget.setSingleStep(100)
+        self.budget.setGroupSeparatorShown(True)
+        self.budget.setSuffix(_(" tok/image"))
+        self.budget.setToolTip(_("Image budget: larger images are downscaled to this many tokens (never upscaled).\n"
+                                 "Default {default:,} (a full-HD screen unscaled); the model's maximum is {max:,}.")
+                               .format(default=DEFAULT_IMAGE_TOKEN_BUDGET, max=MAX_IMAGE_TOKEN_BUDGET))
+        self.budget.valueChanged.connect(self._on_budget_changed)
+        self.send_button = QPushButton(_("Send"))
+        self.send_button.setObjectName("send_button")
+        self.send_button.setDefault(True)
+        self.send_button.clicked.connect(self._on_send_clicked)
+        for widget in (self.attach_button, self.screen_button):
+            row.addWidget(widget)
+        row.addStretch(1)
+        row.addWidget(self.thinking)
+        row.addWidget(self.budget)
+        row.addWidget(self.send_button)
+        layout.addLayout(row)
+        self._busy = False
+
+    # -- state -------------------------------------------------------------------------------
+    def set_busy(self, busy: bool) -> None:
+        """While a reply streams the Send button becomes Stop."""
+        self._busy = busy
+        self.send_button.setText(_("Stop") if busy else _("Send"))
+        self.send_button.setObjectName("stop_button" if busy else "send_button")
+
+    @property
+    def busy(self) -> bool:
+        """True while a reply streams."""
+        return self._busy
+
+    def set_max_side(self, max_side: int | None) -> None:
+        """The endpoint's longest-side limit, for the token estimates."""
+        self._max_side = max_side
+        self._refresh_estimates()
+
+    def text(self) -> str:
+        """The question as typed."""
+        return self.prompt.toPlainText().strip()
+
+    def attachments(self) -> list[Attachment]:
+        """The attachments, in order."""
+        return list(self._attachments)
+
+    def add_attachment(self, attachment: Attachment) -> None:
+        """Show a new attachment."""
+        self._attachments.append(attachment)
+        chip = AttachmentChip(attachment)
+        chip.removed.connect(self.remove_attachment)
+        chip.set_budget(self.budget.value(), self._max_side)
+        self._strip_layout.insertWidget(self._strip_layout.count() - 1, chip)
+        self._strip_scroll.setVisible(True)
+
+    def remove_attachment(self, attachment: Attachment) -> None:
+        """Drop an attachment."""
+        self._attachments = [a for a in self._attachments if a is not attachment]
+        for chip in self.strip.findChildren(AttachmentChip):
+            if chip.attachment is attachment:
+                chip.deleteLater()
+        self._strip_scroll.setVisible(bool(self._attachments))
+
+    def clear(self) -> None:
+        """Empty the text and attachments (after they became a sent message)."""
+        self.prompt.clear()
+        for attachment in list(self._attachments):
+            self.remove_attachment(attachment)
+
+    def restore(self, text: str, attachments: list[Attachment]) -> None:
+        """Put a question back (when it could not be sent)."""
+        self.prompt.setPlainText(text)
+        for attachment in attachments:
+            self.add_attachment(attachment)
+
+    def _on_send_clicked(self) -> None:
+        if self._busy:
+            self.stop_requested.emit()
+        else:
+            self.send_requested.emit()
+
+    def _on_budget_changed(self, value: int) -> None:
+        self._refresh_estimates()
+        self.budget_changed.emit(value)
+
+    def _refresh_estimates(self) -> None:
+        for chip in self.strip.findChildren(AttachmentChip):
+            chip.set_budget(self.budget.value(), self._max_side)

@@ -1,0 +1,58 @@
+"""The one helper for background work from the UI, with a written contract.
+
+Contract of `run_async`:
+- it schedules a coroutine on the app's asyncio loop (qasync, i.e. the Qt thread); blocking or CPU
+  work inside it must go through `asyncio.to_thread`, so the UI never waits;
+- `on_done(result)` and `on_error(exc)` run on the UI thread, only if `owner` still exists;
+- a failure without `on_error` goes to the notifier, which logs it with its stack and shows it;
+- the returned task can be cancelled at any time; cancellation calls neither callback;
+- workers never touch widgets: progress goes through `Progress`, a Qt signal, so it is delivered
+  on the UI thread even when reported from a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import shiboken6
+from PySide6.QtCore import QObject, Signal
+
+from desktop.ui.notifier import Notifier
+
+T = TypeVar("T")
+
+
+class Progress(QObject):
+    """Thread-safe progress reports: fraction in 0..1 (or -1 when unknown) and a message."""
+
+    changed = Signal(float, str)
+
+    def report(self, fraction: float, message: str = "") -> None:
+        """Report progress from any thread."""
+        self.changed.emit(fraction, message)
+
+
+def run_async(coro: Coroutine[Any, Any, T], *, notifier: Notifier, owner: QObject | None = None,
+              on_done: Callable[[T], None] | None = None,
+              on_error: Callable[[BaseException], None] | None = None) -> asyncio.Task[T]:
+    """Run `coro` in the background under the contract above; returns its task."""
+    task = asyncio.ensure_future(coro)
+
+    def finished(done: asyncio.Task[T]) -> None:
+        if done.cancelled():
+            return
+        error = done.exception()  # retrieved even when nobody is left to tell, so it is never "lost"
+        if owner is not None and not shiboken6.isValid(owner):
+            return
+        if error is None:
+            if on_done is not None:
+                on_done(done.result())
+        elif on_error is not None:
+            on_error(error)
+        else:
+            notifier.show_error(error)
+
+    task.add_done_callback(finished)
+    return task

@@ -1,0 +1,66 @@
+"""The tray icon and its menu: Ask about my screen, Open chat, Settings…, Quit."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal, SignalInstance
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from desktop.i18n import _
+from desktop.ui.icons import app_icon
+
+
+def tray_available() -> bool:
+    """Whether this desktop has a system tray (call only once a QApplication exists)."""
+    return QSystemTrayIcon.isSystemTrayAvailable()
+
+
+class Tray(QObject):
+    """The tray icon; a left click opens the chat, the menu offers the main actions."""
+
+    ask_screen = Signal()
+    open_chat = Signal()
+    open_settings = Signal()
+    quit_requested = Signal()
+
+    def __init__(self, scope_label: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.icon = QSystemTrayIcon(app_icon(), self)
+        self.icon.setObjectName("tray_icon")
+        self.icon.setToolTip(_("GLM-V Desktop"))
+        self.menu = QMenu()
+        self.menu.setObjectName("tray_menu")
+        self.ask_action = self._action("ask_screen", _("Ask about my screen"), self.ask_screen)
+        self.chat_action = self._action("open_chat", _("Open chat"), self.open_chat)
+        self.menu.addSeparator()
+        self.settings_action = self._action("open_settings", _("Settings…"), self.open_settings)
+        self.menu.addSeparator()
+        self.quit_action = self._action("quit", _("Quit"), self.quit_requested)
+        self.set_scope_label(scope_label)
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(self._on_activated)
+
+    def _action(self, name: str, text: str, signal: SignalInstance) -> QAction:
+        action = QAction(text, self.menu)
+        action.setObjectName(name)
+        action.triggered.connect(signal.emit)
+        self.menu.addAction(action)
+        return action
+
+    def set_scope_label(self, scope_label: str) -> None:
+        """Say in the menu which screen 'Ask about my screen' captures."""
+        self.ask_action.setToolTip(scope_label)
+        self.ask_action.setStatusTip(scope_label)
+        self.ask_action.setText(_("Ask about my screen ({scope})").format(scope=scope_label))
+
+    def show(self) -> None:
+        """Show the icon."""
+        self.icon.show()
+
+    def hide(self) -> None:
+        """Remove the icon."""
+        self.icon.hide()
+
+    def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (QSystemTrayIcon.ActivationReason.Trigger, QSystemTrayIcon.ActivationReason.DoubleClick):
+            self.open_chat.emit()

@@ -1,0 +1,222 @@
+"""The chat window against a protocol-faithful server, on the real X display."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from desktop.assistant.services import AppPaths, Services
+from desktop.chat.conversation import ReplyState, Role
+from desktop.config.profiles import Flavor, preset
+from desktop.ui.chat_window import ChatWindow
+from desktop.ui.message_widgets import ReplyWidget
+from desktop.ui.notifier import Notifier
+from tests.support.fake_openai_server import VLLM_NEW, FakeOpenAIServer, Scenario, zai_error
+
+
+@pytest.fixture
+def window(qtbot: Any, qt_loop: asyncio.AbstractEventLoop, app_paths: AppPaths, fake_server: FakeOpenAIServer,
+           session_bus: object, x_display: object) -> Iterator[ChatWindow]:
+    services = Services.create(app_paths)
+    profile = services.profiles.upsert(preset(Flavor.VLLM, name="Test vLLM", base_url=fake_server.base_url,
+                                              model="glm-4.6v"))
+    services.profiles.set_active(profile.id, "glm-4.6v")
+    chat = ChatWindow(services, Notifier())
+    qtbot.addWidget(chat)
+    chat.show()
+    qtbot.waitExposed(chat)
+    yield chat
+    chat.shutdown()
+    qtbot.waitUntil(lambda: not chat.busy, timeout=5000)
+    task = asyncio.ensure_future(services.client.aclose())
+    qtbot.waitUntil(task.done, timeout=5000)
+
+
+def attach_picture(qtbot: Any, chat: ChatWindow, tmp_path: Path, size: tuple[int, int] = (800, 600)) -> Path:
+    path = tmp_path / "picture.png"
+    Image.new("RGB", size, (200, 30, 30)).save(path)
+    chat.add_images([path], "file")
+    qtbot.waitUntil(lambda: len(chat.composer.attachments()) == 1, timeout=10000)
+    return path
+
+
+def ask(qtbot: Any, chat: ChatWindow, text: str) -> None:
+    chat.composer.prompt.setPlainText(text)
+    qtbot.keyClick(chat.composer.prompt, Qt.Key.Key_Return)
+
+
+def last_reply(chat: ChatWindow) -> Any:
+    return chat.conversation.messages[-1]
+
+
+def reply_widget(chat: ChatWindow) -> ReplyWidget:
+    widget = chat.view.widget_for(last_reply(chat))
+    assert isinstance(widget, ReplyWidget)
+    return widget
+
+
+def wait_final(qtbot: Any, chat: ChatWindow, timeout: int = 15000) -> None:
+    qtbot.waitUntil(lambda: last_reply(chat).is_final and not chat.busy, timeout=timeout)
+    chat.view.flush()
+
+
+def test_question_with_image_streams_reasoning_and_answer(qtbot: Any, window: ChatWindow, tmp_path: Path,
+                                                         fake_server: FakeOpenAIServer) -> None:
+    fake_server.set_scenario(VLLM_NEW.evolve(reasoning="The picture is mostly red.",
+                                             content="It is a **red** rectangle.\n\n```python\nprint('red')\n```"))
+    attach_picture(qtbot, window, tmp_path)
+    ask(qtbot, window, "What colour is this?")
+    wait_final(qtbot, window)
+    reply = last_reply(window)
+    assert reply.state is ReplyState.COMPLETE
+    widget = reply_widget(window)
+    assert "It is a red rectangle." in widget.answer.toPlainText()
+    assert "print('red')" in widget.answer.toPlainText()
+    assert widget.reasoning.isVisible() and widget.reasoning.text.toPlainText() == "The picture is mostly red."
+    body = fake_server.chat_requests[-1].body
+    assert body["model"] == "glm-4.6v" and body["chat_template_kwargs"] == {"enable_thinking": True}
+    parts = body["messages"][0]["content"]
+    image = Image.open(io.BytesIO(base64.b64decode(parts[0]["image_url"]["url"].split(",", 1)[1])))
+    assert image.size == (800, 600)
+    assert parts[1] == {"type": "text", "text": "What colour is this?"}
+    assert window.composer.text() == "" and window.composer.attachments() == []
+
+
+def test_thinking_off_is_sent_and_no_reasoning_panel(qtbot: Any, window: ChatWindow,
+                                                     fake_server: FakeOpenAIServer) -> None:
+    fake_server.set_scenario(VLLM_NEW.evolve(reasoning="", content="Plain answer."))
+    window.composer.thinking.setChecked(False)
+    ask(qtbot, window, "hi")
+    wait_final(qtbot, window)
+    assert fake_server.chat_requests[-1].body["chat_template_kwargs"] == {"enable_thinking": False}
+    assert not reply_widget(window).reasoning.isVisible()
+    assert window.services.settings.get("chat.thinking") is False
+
+
+def test_stop_keeps_the_partial_answer(qtbot: Any, window: ChatWindow, fake_server: FakeOpenAIServer) -> None:
+    fake_server.set_scenario(VLLM_NEW.evolve(reasoning="", content=" ".join(f"w{i}" for i in range(300)),
+                                             tokens_per_second=60))
+    ask(qtbot, window, "long answer please")
+    qtbot.waitUntil(lambda: len(last_reply(window).text) > 20, timeout=10000)
+    window.composer.send_button.click()  # it is the Stop button now
+    wait_final(qtbot, window)
+    reply = last_reply(window)
+    assert reply.state is ReplyState.STOPPED
+    kept = reply.text
+    assert kept.startswith("w0 w1") and "w299" not in kept
+    assert kept in reply_widget(window).answer.toPlainText()
+    assert window.composer.send_button.text() == "Send"
+    assert reply_widget(window).retry_button.isVisible()
+
+
+def test_dropped_stream_is_marked_interrupted_and_retry_completes(qtbot: Any, window: ChatWindow,
+                                                                  fake_server: FakeOpenAIServer) -> None:
+    fake_server.queue(VLLM_NEW.evolve(reasoning="", content="one two three four five six", drop_after_chunks=3),
+                      VLLM_NEW.evolve(reasoning="", content="Complete answer."))
+    ask(qtbot, window, "question")
+    wait_final(qtbot, window)
+    first = last_reply(window)
+    assert first.state is ReplyState.INTERRUPTED and first.text.strip() == "one two three"
+    widget = reply_widget(window)
+    assert widget.error.isVisible() and "broke" in widget.error.text()
+    assert widget.retry_button.isVisible()
+    widget.retry_button.click()
+    wait_final(qtbot, window)
+    assert last_reply(window).text == "Complete answer."
+    assert first in window.conversation.messages and first.text.strip() == "one two three"
+    assert not widget.retry_button.isVisible()
+    assert fake_server.chat_requests[-1].body["messages"] == [{"role": "user", "content": "question"}]
+
+
+def test_cloud_error_shows_the_servers_message_and_keeps_the_question(qtbot: Any, window: ChatWindow,
+                                                                       fake_server: FakeOpenAIServer) -> None:
+    fake_server.set_scenario(zai_error(1113, english=True))
+    ask(qtbot, window, "Please keep this question")
+    wait_final(qtbot, window)
+    reply = last_reply(window)
+    assert reply.state is ReplyState.FAILED and reply.error is not None
+    text = reply_widget(window).error.text()
+    assert "Insufficient balance" in text and "Top up" in text
+    question = window.conversation.messages[-2]
+    assert question.role is Role.USER and question.text == "Please keep this question"
+    assert not reply_widget(window).retry_button.isVisible(), "no balance is not fixed by retrying"
+
+
+def test_cloud_without_a_key_says_where_to_add_it(qtbot: Any, window: ChatWindow,
+                                                  fake_server: FakeOpenAIServer) -> None:
+    cloud = window.services.profiles.upsert(preset(Flavor.ZAI, base_url=fake_server.zai_base_url))
+    window.services.profiles.set_active(cloud.id)
+    window.reload_endpoints()
+    ask(qtbot, window, "hello cloud")
+    wait_final(qtbot, window)
+    assert "No API key" in reply_widget(window).error.text()
+    assert fake_server.chat_requests == []
+
+
+def test_multi_turn_sends_the_earlier_answer(qtbot: Any, window: ChatWindow, fake_server: FakeOpenAIServer) -> None:
+    fake_server.queue(VLLM_NEW.evolve(reasoning="r1", content="First answer."),
+                      VLLM_NEW.evolve(reasoning="r2", content="Second answer."))
+    ask(qtbot, window, "one")
+    wait_final(qtbot, window)
+    ask(qtbot, window, "two")
+    wait_final(qtbot, window)
+    assert [m["content"] for m in fake_server.chat_requests[-1].body["messages"]] == ["one", "First answer.", "two"]
+    window.new_chat()
+    assert window.conversation.messages == []
+
+
+def test_dropped_file_is_attached_and_a_bad_one_is_explained(qtbot: Any, window: ChatWindow, tmp_path: Path) -> None:
+    good = tmp_path / "drop.png"
+    Image.new("RGB", (64, 64), "blue").save(good)
+    bad = tmp_path / "notes.png"
+    bad.write_text("not really a png")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(good)), QUrl.fromLocalFile(str(bad))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: window._pending_loads == 0, timeout=10000)  # noqa: SLF001
+    assert [a.name for a in window.composer.attachments()] == ["drop.png"]
+    qtbot.waitUntil(lambda: bool(window.notifier.shown), timeout=5000)
+    assert "notes.png" in window.notifier.shown[-1]
+
+
+def test_reply_rendering_is_batched_not_per_delta(qtbot: Any, window: ChatWindow,
+                                                  fake_server: FakeOpenAIServer) -> None:
+    fake_server.set_scenario(VLLM_NEW.evolve(reasoning="", content=" ".join(["tok"] * 400), chunk_chars=2))
+    renders: list[int] = []
+    ask(qtbot, window, "many deltas")
+    qtbot.waitUntil(lambda: chat_reply_widget_exists(window), timeout=5000)
+    widget = reply_widget(window)
+    original = widget.refresh
+
+    def counting_refresh() -> None:
+        renders.append(1)
+        original()
+
+    widget.refresh = counting_refresh  # type: ignore[method-assign]
+    wait_final(qtbot, window)
+    assert last_reply(window).text.count("tok") == 400
+    assert 0 < len(renders) < 200, "about 800 deltas must not mean 800 repaints"
+
+
+def chat_reply_widget_exists(chat: ChatWindow) -> bool:
+    return bool(chat.conversation.messages) and chat.view.widget_for(last_reply(chat)) is not None
+
+
+def test_stalled_server_times_out_with_advice(qtbot: Any, window: ChatWindow, fake_server: FakeOpenAIServer) -> None:
+    window.services.client.timeouts = type(window.services.client.timeouts)(connect=2, read=0.5)
+    fake_server.set_scenario(Scenario(hang=True))
+    ask(qtbot, window, "anyone there?")
+    wait_final(qtbot, window)
+    assert "stopped sending" in reply_widget(window).error.text()
+    fake_server.release_hangs()

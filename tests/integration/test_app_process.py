@@ -1,0 +1,103 @@
+"""The app as users start it: one instance, a tray menu driven by xdotool, no tray, a crash."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import desktop_env
+from tests.support.app_process import AppProcess, app_env
+
+
+def visible_chat_windows(x: desktop_env.XServer) -> list[str]:
+    return desktop_env.xdotool(x, "search", "--onlyvisible", "--name", "^GLM-V Desktop$").split()
+
+
+def wait_until(condition: object, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def app(x_display: desktop_env.XServer, tmp_path: Path) -> Iterator[AppProcess]:
+    process = AppProcess(app_env(x_display, tmp_path))
+    yield process
+    process.kill()
+
+
+def test_second_launch_hands_its_command_to_the_first(app: AppProcess, x_display: desktop_env.XServer) -> None:
+    app.wait_for("tray-shown")
+    assert visible_chat_windows(x_display) == []
+    opened = app.cli("chat")
+    assert opened.returncode == 0 and "Chat window opened" in opened.stdout
+    wait_until(lambda: visible_chat_windows(x_display))
+    again = app.cli()
+    assert again.returncode == 0 and "already running" in again.stdout
+    quitting = app.cli("quit")
+    assert quitting.returncode == 0
+    assert app.wait_exit() == 0
+    assert app.cli("quit").stdout.strip() == "GLM-V Desktop is not running."
+
+
+def test_tray_menu_opens_the_chat_and_quits(app: AppProcess, x_display: desktop_env.XServer) -> None:
+    x, y, w, h = (int(v) for v in app.wait_for("tray-shown"))
+    time.sleep(0.3)  # trayer finishes embedding the icon
+    desktop_env.xdotool(x_display, "mousemove", str(x + w // 2), str(y + h // 2), "click", "3")
+    time.sleep(0.5)
+    desktop_env.xdotool(x_display, "key", "Down", "Down", "Return")  # "Open chat" is the second item
+    wait_until(lambda: visible_chat_windows(x_display))
+    desktop_env.xdotool(x_display, "mousemove", str(x + w // 2), str(y + h // 2), "click", "3")
+    time.sleep(0.5)
+    desktop_env.xdotool(x_display, "key", "Up", "Return")  # "Quit" is the last item
+    assert app.wait_exit() == 0
+
+
+def test_without_a_tray_the_chat_window_is_shown_and_explains(tmp_path: Path) -> None:
+    bare = desktop_env.start_xvfb(1280, 800)
+    try:
+        app = AppProcess(app_env(bare, tmp_path))
+        try:
+            app.wait_for("no-tray")
+            wait_until(lambda: visible_chat_windows(bare))
+            assert app.cli("quit").returncode == 0
+            assert app.wait_exit() == 0
+        finally:
+            app.kill()
+    finally:
+        bare.stop()
+
+
+def test_a_crashed_instance_does_not_block_the_next_start(x_display: desktop_env.XServer, tmp_path: Path) -> None:
+    env = app_env(x_display, tmp_path)
+    first = AppProcess(env)
+    try:
+        first.wait_for("started")
+    finally:
+        first.kill()  # SIGKILL: its socket file stays behind
+    second = AppProcess(env)
+    try:
+        second.wait_for("started")
+        assert second.cli("quit").returncode == 0
+        assert second.wait_exit() == 0
+    finally:
+        second.kill()
+
+
+def test_doctor_reports_each_subsystem(x_display: desktop_env.XServer, tmp_path: Path, session_bus: object) -> None:
+    app = AppProcess.__new__(AppProcess)
+    app.env = app_env(x_display, tmp_path)
+    result = app.cli("doctor", timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for section in ("Display and tray", "Screen capture", "Keychain", "Endpoints"):
+        assert section in out
+    assert "✔ tray" in out and "✔ capture: mss" in out and "✔ keychain" in out
+    assert "not checked: no API key is stored" in out  # the cloud presets
+    assert "127.0.0.1:8000" in out and "not reachable" in out  # the local vLLM preset, not running here

@@ -1,0 +1,158 @@
+"""End to end on a real X display: a known picture on screen → tray menu (xdotool) → Ask about my
+screen → the request reaches a server → the streamed reply appears in the chat window.
+
+Twice with the tiny real GLM-V model under `transformers serve` (thinking on, then off), and once
+with the protocol-faithful server, which records the request so the pixels sent can be checked
+against the picture on screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw
+from PySide6.QtCore import Qt
+
+from desktop.app import AppController
+from desktop.assistant.services import AppPaths, Services
+from desktop.chat.conversation import ReplyState
+from desktop.config.profiles import Flavor, preset
+from desktop.ui.message_widgets import ReplyWidget
+from desktop.ui.notifier import Notifier
+from tests.support import desktop_env
+from tests.support.fake_openai_server import VLLM_NEW, FakeOpenAIServer
+
+
+def make_known_picture(path: Path, width: int, height: int) -> Image.Image:
+    """A picture no screen shows by chance: colour bands, a grid and labelled blocks."""
+    image = Image.new("RGB", (width, height), (250, 250, 245))
+    draw = ImageDraw.Draw(image)
+    for i, colour in enumerate([(220, 40, 40), (40, 160, 60), (40, 80, 220), (240, 200, 30)]):
+        draw.rectangle((i * width // 4, height // 3, (i + 1) * width // 4 - 1, 2 * height // 3), fill=colour)
+    for x in range(0, width, 37):
+        draw.line((x, 0, x, height), fill=(120, 120, 120))
+    for y in range(0, height, 29):
+        draw.line((0, y, width, y), fill=(150, 150, 150))
+    draw.text((100, 100), "GLM-V end-to-end test picture 42", fill=(0, 0, 0))
+    image.save(path)
+    return image
+
+
+@pytest.fixture
+def known_picture(x_display: desktop_env.XServer, tmp_path: Path) -> Iterator[Image.Image]:
+    path = tmp_path / "known.png"
+    picture = make_known_picture(path, x_display.width, x_display.height)
+    viewer = subprocess.Popen([sys.executable, "-m", "tests.support.show_picture", str(path)], env=x_display.env(),
+                              stdout=subprocess.PIPE, text=True)
+    assert viewer.stdout is not None and viewer.stdout.readline().strip() == "shown"
+    yield picture
+    viewer.terminate()
+    viewer.wait(10)
+    viewer.stdout.close()
+
+
+@pytest.fixture
+def controller(qtbot: Any, qapp: Any, qt_loop: asyncio.AbstractEventLoop, app_paths: AppPaths,
+               session_bus: object, x_display: desktop_env.XServer) -> Iterator[AppController]:
+    services = Services.create(app_paths)
+    app = AppController(qapp, services, Notifier())
+    app.start()
+    assert app.tray is not None, "the session's trayer provides a tray"
+    unembedded = app.tray.icon.geometry()
+    # trayer docks at the top right: the icon has moved there once it is embedded.
+    qtbot.waitUntil(lambda: app.tray is not None and app.tray.icon.geometry() != unembedded
+                    and app.tray.icon.geometry().x() > x_display.width // 2, timeout=10000)
+    yield app
+    chat = app._chat  # noqa: SLF001
+    if chat is not None:
+        chat.shutdown()
+        qtbot.waitUntil(lambda: not chat.busy, timeout=5000)
+        chat.deleteLater()
+    app.tray.hide()
+    app.tray.deleteLater()
+    closing = asyncio.ensure_future(services.client.aclose())
+    qtbot.waitUntil(closing.done, timeout=5000)
+
+
+def xdotool(qtbot: Any, x: desktop_env.XServer, *args: str) -> None:
+    """Run xdotool while the Qt loop keeps running (the app must answer the X events it sends)."""
+    process = subprocess.Popen(["xdotool", *args], env=x.env())
+    qtbot.waitUntil(lambda: process.poll() is not None, timeout=10000)
+    assert process.returncode == 0
+
+
+def ask_about_screen_from_tray(qtbot: Any, app: AppController, x: desktop_env.XServer) -> None:
+    assert app.tray is not None
+    geometry = app.tray.icon.geometry()
+    xdotool(qtbot, x, "mousemove", str(geometry.center().x()), str(geometry.center().y()), "click", "3")
+    qtbot.waitUntil(app.tray.menu.isVisible, timeout=5000)
+    # The menu's first item is "Ask about my screen (monitor under the pointer)".
+    assert app.tray.menu.actions()[0].objectName() == "ask_screen"
+    xdotool(qtbot, x, "key", "Down", "Return")
+    qtbot.waitUntil(lambda: app._chat is not None and len(app._chat.composer.attachments()) == 1,  # noqa: SLF001
+                    timeout=15000)
+
+
+def point_at(app: AppController, server_url: str, flavor: Flavor, model: str) -> None:
+    profile = app.services.profiles.upsert(preset(flavor, name="Test server", base_url=server_url, model=model))
+    app.services.profiles.set_active(profile.id, model)
+
+
+def send(qtbot: Any, app: AppController, question: str, *, thinking: bool, timeout: int = 60000) -> Any:
+    chat = app.chat_window()
+    chat.reload_endpoints()
+    chat.model_box.setCurrentText(app.services.profiles.active_model())
+    chat.composer.thinking.setChecked(thinking)
+    chat.composer.prompt.setPlainText(question)
+    qtbot.keyClick(chat.composer.prompt, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: chat.conversation.messages and chat.conversation.messages[-1].is_final
+                    and not chat.busy, timeout=timeout)
+    chat.view.flush()
+    reply = chat.conversation.messages[-1]
+    widget = chat.view.widget_for(reply)
+    assert isinstance(widget, ReplyWidget)
+    return reply, widget
+
+
+def test_screen_pixels_reach_the_server_exactly(qtbot: Any, controller: AppController, known_picture: Image.Image,
+                                                x_display: desktop_env.XServer, fake_server: FakeOpenAIServer) -> None:
+    fake_server.set_scenario(VLLM_NEW.evolve(reasoning="I see colour bands.", content="Four colour bands."))
+    point_at(controller, fake_server.base_url, Flavor.VLLM, "glm-4.6v")
+    controller.services.settings.set("images.format", "png")  # lossless, so every pixel can be compared
+    ask_about_screen_from_tray(qtbot, controller, x_display)
+    reply, widget = send(qtbot, controller, "What is on my screen?", thinking=True)
+    assert reply.state is ReplyState.COMPLETE
+    assert widget.reasoning.text.toPlainText() == "I see colour bands."
+    assert "Four colour bands." in widget.answer.toPlainText()
+    content = fake_server.chat_requests[-1].body["messages"][0]["content"]
+    sent = Image.open(io.BytesIO(base64.b64decode(content[0]["image_url"]["url"].split(",", 1)[1]))).convert("RGB")
+    assert sent.size == known_picture.size  # 1920×1080 fits the default budget: sent unscaled
+    # The tray host docks a strip along the top edge; everything below it must be the picture, exactly.
+    box = (0, 40, sent.width, sent.height)
+    assert sent.crop(box).tobytes() == known_picture.crop(box).tobytes()
+
+
+@pytest.mark.parametrize("thinking", [True, False], ids=["thinking-on", "thinking-off"])
+def test_ask_about_my_screen_with_the_tiny_real_glmv_model(qtbot: Any, controller: AppController,
+                                                           known_picture: Image.Image, x_display: desktop_env.XServer,
+                                                           tiny_server: Any, thinking: bool) -> None:
+    point_at(controller, tiny_server.base_url, Flavor.TRANSFORMERS, tiny_server.model)
+    ask_about_screen_from_tray(qtbot, controller, x_display)
+    reply, widget = send(qtbot, controller, "Describe my screen.", thinking=thinking)
+    assert reply.state is ReplyState.COMPLETE, reply.error
+    assert reply.text.strip(), "the model's answer streamed into the chat"
+    assert widget.answer.toPlainText().strip()
+    if thinking:
+        assert reply.reasoning.strip()
+        assert widget.reasoning.isVisible() and widget.reasoning.text.toPlainText() == reply.reasoning
+    else:
+        assert reply.reasoning == ""
+        assert not widget.reasoning.isVisible()

@@ -1,0 +1,1 @@
+"""Helpers for the test suite: real X displays, tray host, keyring, and protocol servers."""

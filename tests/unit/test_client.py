@@ -1,0 +1,193 @@
+"""The streaming client against a protocol-faithful server: every shape and every failure."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from desktop.chat import errors as e
+from desktop.chat.client import ChatClient, Endpoint, Timeouts
+from desktop.chat.events import ContentDelta, Finished, ReasoningDelta, StreamEvent
+from desktop.config.profiles import Flavor, preset
+from tests.support.fake_openai_server import (
+    SGLANG,
+    TRANSFORMERS_SERVE,
+    VLLM_NEW,
+    ZAI,
+    FakeOpenAIServer,
+    Scenario,
+    openai_error,
+    plain_text_500,
+    vllm_not_found,
+    vllm_not_vision,
+    zai_error,
+)
+
+BODY = {"model": "glm-4.6v", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer() as fake:
+        yield fake
+
+
+def endpoint(server: FakeOpenAIServer, flavor: Flavor = Flavor.VLLM, key: str | None = None) -> Endpoint:
+    url = server.zai_base_url if flavor in (Flavor.ZAI, Flavor.BIGMODEL) else server.base_url
+    return Endpoint(preset(flavor, base_url=url), key)
+
+
+def collect(server: FakeOpenAIServer, flavor: Flavor = Flavor.VLLM, *, timeouts: Timeouts | None = None,
+            key: str | None = None) -> tuple[list[StreamEvent], BaseException | None]:
+    events: list[StreamEvent] = []
+
+    async def go() -> BaseException | None:
+        client = ChatClient(timeouts=timeouts or Timeouts(connect=2, read=5))
+        try:
+            async for event in client.stream_reply(endpoint(server, flavor, key), dict(BODY)):
+                events.append(event)
+        except e.ChatError as exc:
+            return exc
+        finally:
+            await client.aclose()
+        return None
+
+    return events, asyncio.run(go())
+
+
+def text_of(events: list[StreamEvent]) -> tuple[str, str]:
+    return ("".join(x.text for x in events if isinstance(x, ReasoningDelta)),
+            "".join(x.text for x in events if isinstance(x, ContentDelta)))
+
+
+@pytest.mark.parametrize(("scenario", "flavor"), [
+    (VLLM_NEW, Flavor.VLLM), (SGLANG, Flavor.SGLANG), (ZAI, Flavor.ZAI),
+    (TRANSFORMERS_SERVE, Flavor.TRANSFORMERS),
+])
+def test_each_server_shape_streams_reasoning_then_answer(server: FakeOpenAIServer, scenario: Scenario,
+                                                          flavor: Flavor) -> None:
+    server.set_scenario(scenario.evolve(reasoning="Look at the pixels.", content="It is **red**."))
+    events, error = collect(server, flavor)
+    assert error is None
+    assert text_of(events) == ("Look at the pixels.", "It is **red**.")
+    assert isinstance(events[-1], Finished) and events[-1].reason == "stop"
+
+
+def test_key_is_sent_as_bearer(server: FakeOpenAIServer) -> None:
+    server.set_scenario(Scenario(require_api_key="k-123456789"))
+    assert collect(server, key="k-123456789")[1] is None
+    assert server.chat_requests[-1].headers["authorization"] == "Bearer k-123456789"
+    _, error = collect(server, key="wrong-key-000")
+    assert isinstance(error, e.AuthRejected) and "Settings" in error.hint
+
+
+@pytest.mark.parametrize(("scenario", "kind"), [
+    (zai_error(1113), e.NoBalance), (zai_error(1301), e.ContentRejected), (zai_error(1302), e.RateLimited),
+    (zai_error(1305), e.RateLimited), (zai_error(1002), e.AuthRejected), (zai_error(1211), e.ModelNotFound),
+    (openai_error(429, retry_after=3), e.RateLimited), (openai_error(503), e.ServerFailed),
+    (vllm_not_found("glm-4.6v"), e.ModelNotFound), (vllm_not_vision(), e.NotAVisionModel),
+    (plain_text_500(), e.ServerFailed),
+])
+def test_errors_are_typed_with_the_servers_message(server: FakeOpenAIServer, scenario: Scenario,
+                                                    kind: type[e.ChatError]) -> None:
+    server.set_scenario(scenario)
+    events, error = collect(server, Flavor.ZAI)
+    assert events == []
+    assert type(error) is kind, error
+    assert error.hint and error.detail
+
+
+def test_dropped_stream_keeps_partial_events_then_raises(server: FakeOpenAIServer) -> None:
+    server.set_scenario(VLLM_NEW.evolve(reasoning="one two three", content="four five six seven eight",
+                                        drop_after_chunks=5))
+    events, error = collect(server)
+    assert isinstance(error, e.StreamInterrupted) and "partial answer is kept" in error.hint
+    reasoning, answer = text_of(events)
+    assert reasoning == "one two three" and answer.strip() == "four five"
+
+
+def test_stream_closed_without_finish_or_done_is_interrupted(server: FakeOpenAIServer) -> None:
+    server.set_scenario(TRANSFORMERS_SERVE.evolve(content="abc def", drop_after_chunks=2))
+    _, error = collect(server, Flavor.TRANSFORMERS)
+    assert isinstance(error, e.StreamInterrupted)
+
+
+def test_error_inside_a_started_stream(server: FakeOpenAIServer) -> None:
+    server.set_scenario(Scenario(stream_error='{"error": {"code": "1301", "message": "unsafe"}}',
+                                 stream_error_after_chunks=2))
+    events, error = collect(server, Flavor.ZAI)
+    assert isinstance(error, e.ContentRejected) and "unsafe" in error.message
+    assert events, "the part that arrived before the error is kept"
+
+
+def test_silent_server_hits_the_read_timeout(server: FakeOpenAIServer) -> None:
+    server.set_scenario(Scenario(hang_after_headers=True))
+    _, error = collect(server, timeouts=Timeouts(connect=2, read=0.5))
+    assert isinstance(error, e.StreamStalled)
+
+
+def test_server_that_never_answers_hits_the_read_timeout(server: FakeOpenAIServer) -> None:
+    server.set_scenario(Scenario(hang=True))
+    _, error = collect(server, timeouts=Timeouts(connect=2, read=0.5))
+    assert isinstance(error, e.StreamStalled)
+
+
+def test_nothing_listening_is_unreachable() -> None:
+    with FakeOpenAIServer() as fake:
+        url = fake.base_url
+    async def go() -> BaseException | None:
+        client = ChatClient(timeouts=Timeouts(connect=2, read=2))
+        try:
+            async for _ in client.stream_reply(Endpoint(preset(Flavor.VLLM, base_url=url), None), dict(BODY)):
+                pass
+        except e.ChatError as exc:
+            return exc
+        finally:
+            await client.aclose()
+        return None
+    error = asyncio.run(go())
+    assert isinstance(error, e.EndpointUnreachable) and "running" in error.hint
+
+
+def test_cancel_stops_at_once_and_closes_the_connection(server: FakeOpenAIServer) -> None:
+    server.set_scenario(VLLM_NEW.evolve(content=" ".join(["word"] * 400), tokens_per_second=40))
+
+    async def go() -> tuple[int, int, list[StreamEvent]]:
+        client = ChatClient()
+        received = 0
+
+        async def consume() -> None:
+            nonlocal received
+            async for _ in client.stream_reply(endpoint(server), dict(BODY)):
+                received += 1
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        at_cancel = received
+        await asyncio.sleep(0.5)  # a stream that kept going would keep counting
+        server.set_scenario(VLLM_NEW)
+        after = [event async for event in client.stream_reply(endpoint(server), dict(BODY))]
+        await client.aclose()
+        return at_cancel, received, after
+
+    at_cancel, later, after = asyncio.run(go())
+    assert 0 < at_cancel < 400 and later == at_cancel
+    assert isinstance(after[-1], Finished), "the client still works after a cancel"
+
+
+def test_list_models(server: FakeOpenAIServer) -> None:
+    server.set_scenario(Scenario(models=("glm-4.6v", "glm-4.5v")))
+
+    async def go() -> list[str]:
+        client = ChatClient()
+        try:
+            return await client.list_models(endpoint(server))
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(go()) == ["glm-4.6v", "glm-4.5v"]

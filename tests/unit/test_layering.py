@@ -1,0 +1,87 @@
+"""The layering rule of ARCHITECTURE.md: domain packages import no Qt, imports run downwards."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "desktop"
+DOMAIN = ("chat", "media", "config", "store", "backends", "assistant")
+# Each layer may import only the layers listed after it (and itself).
+LAYERS = [
+    {"app", "cli", "doctor", "__main__"},
+    {"ui"},
+    {"assistant"},
+    {"backends", "capture", "hotkeys", "store"},
+    {"chat"},
+    {"media", "config"},
+    {"errors", "i18n", "logsetup", "__init__"},
+]
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def package_of(module: str) -> str:
+    return module.split(".")[1] if module.startswith("desktop.") else ""
+
+
+def layer_of(part: str) -> int:
+    return next(i for i, layer in enumerate(LAYERS) if part in layer)
+
+
+@pytest.mark.parametrize("package", DOMAIN)
+def test_domain_package_imports_no_qt(package: str) -> None:
+    for path in (PACKAGE / package).rglob("*.py"):
+        qt = {m for m in imports_of(path) if m.split(".")[0] in {"PySide6", "shiboken6", "PyQt5", "PyQt6", "qasync"}}
+        assert not qt, f"{path.relative_to(PACKAGE)} imports {qt}"
+
+
+def test_importing_the_domain_loads_no_qt() -> None:
+    modules = [f"desktop.{p.relative_to(PACKAGE).with_suffix('').as_posix().replace('/', '.')}"
+               for pkg in DOMAIN for p in (PACKAGE / pkg).rglob("*.py")]
+    code = ("import importlib, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m.removesuffix('.__init__'))\n"
+            "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6'))]\n"
+            "print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_imports_run_downwards_only() -> None:
+    problems = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE)
+        own = rel.parts[0].removesuffix(".py")
+        for module in imports_of(path):
+            target = package_of(module)
+            if not target or target == own:
+                continue
+            if layer_of(target) < layer_of(own):
+                problems.append(f"{rel} ({own}) imports {module} ({target}), a higher layer")
+    assert not problems, "\n".join(problems)
+
+
+def test_chat_never_imports_store() -> None:
+    for path in (PACKAGE / "chat").rglob("*.py"):
+        assert not any(m.startswith("desktop.store") for m in imports_of(path))
+
+
+def test_cli_imports_no_qt_at_module_level() -> None:
+    tree = ast.parse((PACKAGE / "cli.py").read_text(encoding="utf-8"))
+    top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module or "" for n in top if isinstance(n, ast.ImportFrom)}
+    assert not any(n.startswith(("PySide6", "desktop.app", "desktop.ui")) for n in names)
