@@ -25,6 +25,7 @@ from desktop.hotkeys.instance import InstanceServer, instance_name, send_to_runn
 from desktop.i18n import _
 from desktop.logsetup import trace
 from desktop.ui.notifier import Notifier, install_exception_hooks
+from desktop.ui.operations import DeferredSave
 
 if TYPE_CHECKING:
     from desktop.ui.chat_window import ChatWindow
@@ -56,7 +57,7 @@ class AppController(QObject):
         from desktop.ui.tray import Tray, tray_available
 
         if tray_available():
-            from desktop.ui.chat_window import scope_label
+            from desktop.ui.tray import scope_label
 
             self.tray = Tray(scope_label(self.services.settings.get("capture.scope")), self)
             self.tray.ask_screen.connect(self.ask_screen)
@@ -107,7 +108,7 @@ class AppController(QObject):
 
     def _on_setting(self, key: str, value: object) -> None:
         if key == "capture.scope" and self.tray is not None:
-            from desktop.ui.chat_window import scope_label
+            from desktop.ui.tray import scope_label
 
             self.tray.set_scope_label(scope_label(str(value)))
 
@@ -264,7 +265,9 @@ def launch(args: argparse.Namespace, forward: list[str]) -> int:
     notifier = Notifier(app)
     install_exception_hooks(notifier)
     services = Services.create(paths)
-    controller = AppController(app, services, notifier)
+    saver = DeferredSave(notifier, parent=app)
+    services.settings.schedule_save = saver.schedule
+    controller = AppController(app, services, notifier, on_quit=saver.flush)
     server = InstanceServer(name, controller.handle_argv, app)
     if not server.listen():
         # Another instance won a start-up race: hand it the command instead.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,14 +68,22 @@ class ChatClient:
     def __init__(self, http: httpx.AsyncClient | None = None, timeouts: Timeouts | None = None) -> None:
         self._http = http
         self._owns_http = http is None
+        self._lock = threading.Lock()
         self.timeouts = timeouts or Timeouts()
 
     def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            import httpx  # deferred: not needed until the first question
+        with self._lock:
+            if self._http is None:
+                import httpx  # deferred: not needed until the first question
 
-            self._http = httpx.AsyncClient(http2=False, follow_redirects=True, trust_env=True)
-        return self._http
+                # Creating it loads the CA bundle; `prepare()` does that off the UI thread ahead of time.
+                self._http = httpx.AsyncClient(follow_redirects=True, trust_env=True)
+            return self._http
+
+    def prepare(self) -> None:
+        """Import httpx and build the connection pool now (call from a worker thread), so the
+        first question does not pay for it on the UI thread."""
+        self._client()
 
     def _timeout(self) -> httpx.Timeout:
         import httpx

@@ -63,16 +63,19 @@ async def check_endpoint(client: ChatClient, endpoint: Endpoint, model: str, tim
     elif switch is ThinkingSwitch.TEMPLATE_KWARGS:
         body["chat_template_kwargs"] = {"enable_thinking": False}
     text: list[str] = []
+    reasoning: list[str] = []
     try:
         async with asyncio.timeout(timeout):
             async for event in client.stream_reply(endpoint, body):
-                if isinstance(event, ContentDelta | ReasoningDelta):
+                if isinstance(event, ContentDelta):
                     text.append(event.text)
+                elif isinstance(event, ReasoningDelta):
+                    reasoning.append(event.text)
         report.vision_ok = True
     except ChatError as exc:
         report.vision_error = exc
     except TimeoutError:
         report.vision_error = ChatError(_("The model did not answer within {s:.0f} s.").format(s=timeout),
                                         _("The server may still be loading; try again in a minute."))
-    report.vision_reply = "".join(text).strip()
+    report.vision_reply = "".join(text).strip() or "".join(reasoning).strip()
     return report

@@ -66,6 +66,10 @@ class SecretStore:
             self._backend = keyring.get_keyring()
         return self._backend
 
+    def prepare(self) -> None:
+        """Find the keychain backend now (slow: entry points, D-Bus); call from a worker thread."""
+        self._get_backend()
+
     def status(self) -> KeychainStatus:
         """Check the backend for real (one harmless read) and say whether keys can be kept."""
         backend = self._get_backend()

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,8 +35,13 @@ def _setting(key: str) -> Setting:
 class SettingsStore:
     """Typed access to the settings file; listeners hear about every change."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, schedule_save: Callable[[Callable[[], None]], None] | None = None) -> None:
+        """`schedule_save`, when given, is handed `save` after each change instead of it being called
+        at once: the app uses it to write from a worker thread, coalescing quick changes."""
         self.path = path
+        self.schedule_save = schedule_save
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self.recovered_from: Path | None = None
         self._values: dict[str, Any] = {}
         self._unknown: dict[str, Any] = {}
@@ -53,8 +59,12 @@ class SettingsStore:
         coerced = _setting(key).coerce(value)
         if self._values.get(key, BY_KEY[key].default) == coerced:
             return
-        self._values[key] = coerced
-        self.save()
+        with self._lock:
+            self._values[key] = coerced
+        if self.schedule_save is not None:
+            self.schedule_save(self.save)
+        else:
+            self.save()
         for listener in list(self._listeners):
             listener(key, coerced)
 
@@ -67,8 +77,13 @@ class SettingsStore:
         self._listeners.append(listener)
 
     def save(self) -> None:
-        """Write the file atomically (temp file + rename), keeping keys from newer versions."""
-        data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **self._unknown, **self._values}
+        """Write the file atomically (temp file + rename), keeping keys from newer versions; any thread."""
+        with self._write_lock:  # snapshot and write together, so an older snapshot never lands last
+            with self._lock:
+                data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **self._unknown, **self._values}
+            self._write(data)
+
+    def _write(self, data: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=self.path.parent)
         try:

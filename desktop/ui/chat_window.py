@@ -38,18 +38,15 @@ from desktop.media.images import ImageError
 from desktop.ui.composer import Composer, images_from_mime
 from desktop.ui.conversation_view import ConversationView
 from desktop.ui.icons import app_icon
+from desktop.ui.markdown_html import prepare as prepare_markdown
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import run_async
+from desktop.ui.tray import scope_label
 
 log = logging.getLogger(__name__)
 
 _MAX_FILE_BYTES = 50 * 1024 * 1024
 _IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.gif *.bmp *.tif *.tiff)"
-
-
-def scope_label(scope: str) -> str:
-    """How the UI names what 'Ask about my screen' captures."""
-    return _("all monitors") if scope == CaptureScope.ALL_MONITORS else _("monitor under the pointer")
 
 
 def load_image_file(path: Path, origin: str) -> Attachment:
@@ -135,9 +132,17 @@ class ChatWindow(QMainWindow):
         self.setCentralWidget(central)
         self._update_scope_hint()
         services.settings.subscribe(self._on_setting)
+        self._track(run_async(asyncio.to_thread(self._prepare), notifier=self.notifier, owner=self,
+                              on_error=lambda exc: log.info("Warm-up failed: %s", exc)))
         QShortcut(QKeySequence.StandardKey.New, self, self.new_chat)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._escape)
         self.reload_endpoints()
+
+    def _prepare(self) -> None:
+        """Worker thread: load what the first question needs (HTTP client, markdown, keychain)."""
+        self.services.client.prepare()
+        prepare_markdown()
+        self.services.secrets.prepare()
 
     # -- top bar ------------------------------------------------------------------------------
     def _build_top_bar(self) -> QWidget:

@@ -87,6 +87,15 @@ def _brackets_to_dollars(text: str) -> str:
     return "".join(pieces)
 
 
+def prepare() -> None:
+    """Import the markdown and highlighting machinery now (from a worker thread), not mid-answer."""
+    render_markdown("# x\n\n*a* $x^2$\n\n| a |\n|---|\n| 1 |\n\n```python\nx = 1\n```\n\n```bash\nls\n```\n")
+    from pygments.lexers import get_lexer_by_name
+
+    for name in ("javascript", "json", "c", "cpp", "java", "rust", "go", "sql", "yaml", "html", "css"):
+        get_lexer_by_name(name)
+
+
 def render_markdown(text: str) -> str:
     """Markdown answer text → HTML for QTextBrowser."""
     rendered: str = _markdown().render(_brackets_to_dollars(text))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import shiboken6
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop.ui.notifier import Notifier
 
@@ -56,3 +56,31 @@ def run_async(coro: Coroutine[Any, Any, T], *, notifier: Notifier, owner: QObjec
 
     task.add_done_callback(finished)
     return task
+
+
+class DeferredSave(QObject):
+    """Coalesces quick changes and runs a save in a worker thread, so the UI never waits on disk."""
+
+    def __init__(self, notifier: Notifier, delay_ms: int = 400, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._notifier = notifier
+        self._save: Callable[[], None] | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(delay_ms)
+        self._timer.timeout.connect(self._run)
+
+    def schedule(self, save: Callable[[], None]) -> None:
+        """Save soon (restarts the delay)."""
+        self._save = save
+        self._timer.start()
+
+    def _run(self) -> None:
+        if self._save is not None:
+            run_async(asyncio.to_thread(self._save), notifier=self._notifier, owner=self)
+
+    def flush(self) -> None:
+        """Save now if a save is pending (on quit)."""
+        if self._timer.isActive() and self._save is not None:
+            self._timer.stop()
+            self._save()

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -101,15 +102,32 @@ class GeneralPage(QWidget):
         super().__init__(parent)
         self._services = services
         self.editors: dict[str, QWidget] = {}
-        form = QFormLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        body = QWidget()
+        form = QFormLayout(body)
         for setting in SCHEMA:
             if setting.type is list or setting.key.startswith("endpoint."):
                 continue
             editor = setting_editor(setting, services.settings.get(setting.key))
             label = QLabel(setting.label)
             label.setToolTip(setting.description)
-            form.addRow(label, editor)
+            description = QLabel(setting.description)
+            description.setWordWrap(True)
+            description.setStyleSheet("QLabel { color: #80868b; font-size: small; }")
+            field = QWidget()
+            column = QVBoxLayout(field)
+            column.setContentsMargins(0, 0, 0, 4)
+            column.setSpacing(1)
+            column.addWidget(editor)
+            column.addWidget(description)
+            form.addRow(label, field)
             self.editors[setting.key] = editor
+        scroll.setWidget(body)
+        outer.addWidget(scroll)
 
     def apply(self) -> None:
         """Store every edited value (each is validated by the schema)."""

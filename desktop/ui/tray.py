@@ -10,6 +10,11 @@ from desktop.i18n import _
 from desktop.ui.icons import app_icon
 
 
+def scope_label(scope: str) -> str:
+    """How the UI names what 'Ask about my screen' captures (a `capture.scope` value)."""
+    return _("all monitors") if scope == "all" else _("monitor under the pointer")
+
+
 def tray_available() -> bool:
     """Whether this desktop has a system tray (call only once a QApplication exists)."""
     return QSystemTrayIcon.isSystemTrayAvailable()

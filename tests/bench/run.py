@@ -1,0 +1,255 @@
+"""The benchmark runner: start-up, memory, capture → payload, parser throughput, UI stall.
+
+    .venv/bin/python -m tests.bench.run            # the full set (about 12 minutes)
+    .venv/bin/python -m tests.bench.run --quick    # 1-2 runs each, short streams (a smoke check)
+
+Each figure is the median of several runs (min and max shown); the table is printed and written
+with the machine's description to tests/bench/results/<time>.json, so commits can be compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from desktop.chat.events import ContentDelta, ReasoningDelta
+from desktop.chat.parser import ReplyParser, SseDecoder
+from tests.bench.workloads import markdown_answer
+from tests.integration.test_end_to_end import make_known_picture
+from tests.support import desktop_env
+from tests.support.app_process import AppProcess, app_env
+from tests.support.fake_openai_server import VLLM_NEW, FakeOpenAIServer
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Figure:
+    """One measured quantity over several runs."""
+
+    name: str
+    unit: str
+    values: list[float]
+    target: str = ""
+    note: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def row(self) -> list[str]:
+        """Median, min, max as table cells."""
+        fmt = (lambda v: f"{v:,.0f}") if max(self.values) >= 100 else (lambda v: f"{v:,.1f}")
+        return [self.name, f"{fmt(statistics.median(self.values))} {self.unit}", fmt(min(self.values)),
+                fmt(max(self.values)), str(len(self.values)), self.target, self.note]
+
+
+class Desktop:
+    """An Xvfb display with a tray host, a keyring bus and a known picture on screen."""
+
+    def __init__(self, work: Path) -> None:
+        self.x = desktop_env.start_xvfb(1920, 1080)
+        self.tray = desktop_env.start_tray(self.x)
+        self.bus = desktop_env.start_session_bus(work / "keyring")
+        picture = work / "picture.png"
+        make_known_picture(picture, 1920, 1080)
+        self.viewer = subprocess.Popen([sys.executable, "-m", "tests.support.show_picture", str(picture)],  # noqa: S603
+                                       env=self.x.env(), stdout=subprocess.PIPE, text=True)
+        assert self.viewer.stdout is not None
+        self.viewer.stdout.readline()
+
+    def env(self, home: Path) -> dict[str, str]:
+        """Environment for an app process on this desktop."""
+        return app_env(self.x, home, DBUS_SESSION_BUS_ADDRESS=self.bus.address)
+
+    def stop(self) -> None:
+        """Tear everything down."""
+        self.viewer.terminate()
+        self.viewer.wait(10)
+        if self.viewer.stdout is not None:
+            self.viewer.stdout.close()
+        self.bus.stop()
+        self.tray.stop()
+        self.x.stop()
+
+
+def _settings_for(home: Path, base_url: str) -> None:
+    config = home / "config" / "glmv-desktop"
+    config.mkdir(parents=True, exist_ok=True)
+    profile = {"id": "bench", "name": "Bench vLLM", "flavor": "vllm", "base_url": base_url, "model": "glm-4.6v"}
+    (config / "settings.json").write_text(json.dumps({"schema_version": 1, "endpoint.profiles": [profile],
+                                                      "endpoint.active": "bench", "endpoint.model": "glm-4.6v"}))
+
+
+def _rss_mb(pid: int) -> float:
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def bench_startup_and_memory(desktop: Desktop, work: Path, runs: int) -> list[Figure]:
+    """Cold start to tray icon embedded; idle RSS after start; RSS after one full ask."""
+    starts, idle, after_ask = [], [], []
+    with FakeOpenAIServer(VLLM_NEW.evolve(content=markdown_answer(400), reasoning="Looking at the screen.")) as fake:
+        for run in range(runs):
+            home = work / f"start-{run}"
+            _settings_for(home, fake.base_url)
+            started = time.monotonic()
+            app = AppProcess(desktop.env(home))
+            try:
+                app.wait_for("tray-shown")
+                starts.append(time.monotonic() - started)
+                time.sleep(2.0)
+                idle.append(_rss_mb(app.process.pid))
+                app.cli("ask", "--screen", "--send", "What is on my screen?")
+                app.wait_for("reply-finished", timeout=60)
+                time.sleep(2.0)
+                after_ask.append(_rss_mb(app.process.pid))
+                app.cli("quit")
+                app.wait_exit()
+            finally:
+                app.kill()
+    return [
+        Figure("Cold start → tray icon shown", "s", starts, "≤ 0.8 s",
+               "process launch until the icon is embedded in the tray host"),
+        Figure("Idle RSS after start", "MB", idle, "≤ 90 MB", "2 s after the tray icon appeared"),
+        Figure("RSS after one full ask", "MB", after_ask, "report",
+               "screen captured, ~400-word streamed answer rendered, 2 s later"),
+    ]
+
+
+def bench_capture(desktop: Desktop, runs: int) -> list[Figure]:
+    """Full-screen 1920×1080 capture → data URL ready, default budget."""
+    out = subprocess.run([sys.executable, "-m", "tests.bench.capture_probe", "--runs", str(runs)],  # noqa: S603
+                         env=desktop.x.env(), capture_output=True, text=True, check=True, timeout=600)
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return [Figure("Capture 1920×1080 → payload ready", "ms", data["ms"], "≤ 100 ms",
+                   f"mss grab + JPEG q92 + base64, sent {data['sent_size'][0]}×{data['sent_size'][1]} "
+                   f"(default budget), {data['data_url_bytes'] / 1e6:.2f} MB data URL; first call "
+                   f"{data['first_ms']:.0f} ms", extra=data)]
+
+
+def record_stream(tokens: int, path: Path) -> bytes:
+    """Record the raw SSE bytes of a `tokens`-word answer from the protocol-faithful server."""
+    with FakeOpenAIServer(VLLM_NEW.evolve(reasoning=markdown_answer(tokens // 4, seed=3),
+                                          content=markdown_answer(tokens - tokens // 4))) as fake, \
+            httpx.stream("POST", fake.url("/chat/completions"), timeout=60,
+                         json={"model": "glm-4.6v", "stream": True, "messages": [{"role": "user", "content": "hi"}],
+                               "stream_options": {"include_usage": True}}) as response:
+        raw = response.read()
+    path.write_bytes(raw)
+    return raw
+
+
+def bench_parser(work: Path, runs: int, tokens: int) -> list[Figure]:
+    """SSE decoding + chunk parsing of a recorded stream, as the client does it."""
+    raw = record_stream(tokens, work / "recorded-stream.sse")
+    lines = raw.decode().split("\n")
+    rates, mbs = [], []
+    chunks = 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        sse, parser = SseDecoder(), ReplyParser(("reasoning", "reasoning_content"))
+        text = 0
+        chunks = 0
+        for line in lines:
+            data = sse.feed_line(line)
+            if data is None:
+                continue
+            chunks += 1
+            for event in parser.feed_chunk(json.loads(data)):
+                if isinstance(event, ContentDelta | ReasoningDelta):
+                    text += len(event.text)
+        elapsed = time.perf_counter() - started
+        rates.append(chunks / elapsed)
+        mbs.append(len(raw) / elapsed / 1e6)
+    return [Figure("Parser throughput", "chunks/s", rates, "report",
+                   f"recorded {chunks:,}-chunk stream ({len(raw) / 1e6:.1f} MB, ~{tokens:,} tokens); "
+                   f"{statistics.median(mbs):.0f} MB/s")]
+
+
+def bench_stall(desktop: Desktop, runs: int, tokens: int, rate: float) -> list[Figure]:
+    """Worst event-loop stall while a long answer streams into the chat window."""
+    worst, p99 = [], []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-m", "tests.bench.stall_probe", "--tokens", str(tokens),  # noqa: S603
+                              "--rate", str(rate)], env={**desktop.x.env(), "DBUS_SESSION_BUS_ADDRESS":
+                                                         desktop.bus.address},
+                             capture_output=True, text=True, check=True, timeout=tokens / rate * 3 + 120)
+        data = json.loads(out.stdout.strip().splitlines()[-1])
+        if data["state"] != "complete":
+            raise RuntimeError(f"stall run did not complete: {data}")
+        worst.append(data["worst_stall_ms"])
+        p99.append(data["p99_stall_ms"])
+    return [Figure("Worst UI stall, 20k-token answer at 200 tok/s" if tokens == 20000 else
+                   f"Worst UI stall, {tokens}-token answer at {rate:.0f} tok/s", "ms", worst, "≤ 50 ms",
+                   f"5 ms probe timer; p99 {statistics.median(p99):.1f} ms")]
+
+
+def machine() -> str:
+    """A one-line description of this machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = psutil.virtual_memory().total / 2**30
+    return (f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, "
+            f"Python {platform.python_version()}, Xvfb 1920×1080×24")
+
+
+def table(figures: list[Figure]) -> str:
+    """A markdown table of the figures."""
+    head = ["benchmark", "median", "min", "max", "runs", "target", "what"]
+    rows = [head, ["---"] * len(head)] + [f.row() for f in figures]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
+
+
+def main() -> int:
+    """Run everything and report."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="1-2 runs and short streams: check the runner works")
+    parser.add_argument("--only", choices=["startup", "capture", "parser", "stall"], action="append")
+    args = parser.parse_args()
+    quick = args.quick
+    work = Path(tempfile.mkdtemp(prefix="glmv-bench-"))
+    desktop = Desktop(work)
+    plans: dict[str, Callable[[], list[Figure]]] = {
+        "startup": lambda: bench_startup_and_memory(desktop, work, 1 if quick else 7),
+        "capture": lambda: bench_capture(desktop, 3 if quick else 30),
+        "parser": lambda: bench_parser(work, 2 if quick else 7, 2000 if quick else 20000),
+        "stall": lambda: bench_stall(desktop, 1 if quick else 5, 300 if quick else 20000, 200.0),
+    }
+    figures: list[Figure] = []
+    try:
+        for name, plan in plans.items():
+            if args.only and name not in args.only:
+                continue
+            print(f"running {name} …", file=sys.stderr, flush=True)
+            figures += plan()
+    finally:
+        desktop.stop()
+    report = table(figures)
+    print(f"Machine: {machine()}\n\n{report}")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / time.strftime("%Y%m%d-%H%M%S.json")
+    out.write_text(json.dumps({"machine": machine(), "quick": quick, "figures": [
+        {"name": f.name, "unit": f.unit, "values": f.values, "median": statistics.median(f.values),
+         "target": f.target, "note": f.note, "extra": f.extra} for f in figures]}, indent=2, ensure_ascii=False))
+    print(f"\nwritten to {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
