@@ -164,7 +164,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny random GLM-V model, built locally (no download)."""
     from tests.support.tiny_glmv import build_tiny_glmv
 
-    return build_tiny_glmv(tmp_path_factory.mktemp("tiny-glmv"))
+    return build_tiny_glmv(tmp_path_factory.mktemp("tiny-glmv") / "model")
 
 
 @pytest.fixture(scope="session")

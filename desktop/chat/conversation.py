@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from desktop.media.images import EncodedImage, encode_for_model, estimate_image_tokens, lossless_png, open_image
+from desktop.i18n import _
+from desktop.media.images import (
+    EncodedImage,
+    encode_for_model,
+    estimate_image_tokens,
+    fit_to_budget,
+    lossless_png,
+    open_image,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -128,8 +136,6 @@ class Attachment:
 
     def estimated_tokens(self, token_budget: int, max_side: int | None = None) -> int:
         """Image tokens this attachment will cost at the given budget."""
-        from desktop.media.images import fit_to_budget
-
         return estimate_image_tokens(*fit_to_budget(self.width, self.height, token_budget, max_side))
 
     def payload(self, token_budget: int, fmt: str, max_side: int | None = None,
@@ -185,7 +191,7 @@ class Conversation:
         message = Message(Role.USER, text=text, attachments=list(attachments))
         self.messages.append(message)
         if not self.title:
-            self.title = (text.strip().splitlines() or ["Screenshot"])[0][:80] if text.strip() else "Screenshot"
+            self.title = text.strip().splitlines()[0][:80] if text.strip() else _("Picture question")
         return message
 
     def start_reply(self, *, model: str, endpoint_id: str, thinking: bool) -> Message:

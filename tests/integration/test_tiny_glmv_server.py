@@ -4,7 +4,6 @@ import base64
 import io
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,20 +14,21 @@ from PIL import Image
 
 from tests.support.tiny_glmv import ANSWER, REASONING, TinyGlmvServer, build_tiny_glmv
 
+pytestmark = pytest.mark.tiny_model
+
 REQUEST_TIMEOUT_S = 60.0
 
 
-@pytest.fixture(scope="session")
-def tiny_glmv_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the tiny GLM-V model once per session."""
-    return build_tiny_glmv(tmp_path_factory.mktemp("tiny-glmv") / "model")
+@pytest.fixture
+def tiny_glmv_dir(tiny_model_dir: Path) -> Path:
+    """The session's tiny GLM-V model (built once, in conftest)."""
+    return tiny_model_dir
 
 
-@pytest.fixture(scope="session")
-def server(tiny_glmv_dir: Path) -> Iterator[TinyGlmvServer]:
-    """Serve the tiny GLM-V model once per session."""
-    with TinyGlmvServer(tiny_glmv_dir) as running:
-        yield running
+@pytest.fixture
+def server(tiny_server: TinyGlmvServer) -> TinyGlmvServer:
+    """The session's `transformers serve` (started once, in conftest)."""
+    return tiny_server
 
 
 def _png_data_url() -> str:

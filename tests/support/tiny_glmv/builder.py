@@ -10,13 +10,16 @@ that direction. ``transformers serve`` raises any ``max_new_tokens`` below 1024 
 has to end its reply, and a random model never reliably writes ``</think>``: hence the chain.
 """
 
+import functools
 import hashlib
 import json
 import random
 import shutil
 from pathlib import Path
 
+import tokenizers
 import torch
+import transformers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     GenerationConfig,
@@ -59,6 +62,7 @@ ANSWER = "It shows two colored regions: red and blue."
 CHAIN_NORM = 100.0
 CHAIN_LOGIT = 10.0
 SEED = 1234
+HIDDEN_SIZE = 64
 VOCAB_SIZE = 1200
 IMAGE_MIN_PIXELS = 28 * 28 * 4
 IMAGE_MAX_PIXELS = 28 * 28 * 16
@@ -162,13 +166,21 @@ def _build_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
+def _token_id(tokenizer: PreTrainedTokenizerFast, token: str) -> int:
+    """Return the id of one token of the vocabulary."""
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    if not isinstance(token_id, int) or token_id == tokenizer.unk_token_id:
+        raise KeyError(token)
+    return token_id
+
+
 def _config(tokenizer: PreTrainedTokenizerFast) -> Glm4vConfig:
     """Return the tiny GLM-4.1V configuration, with the tokenizer's image and video token ids."""
-    ids = tokenizer.convert_tokens_to_ids
+    ids = functools.partial(_token_id, tokenizer)
     return Glm4vConfig(
         text_config={
             "vocab_size": len(tokenizer),
-            "hidden_size": 64,
+            "hidden_size": HIDDEN_SIZE,
             "intermediate_size": 128,
             "num_hidden_layers": 2,
             "num_attention_heads": 4,
@@ -191,7 +203,7 @@ def _config(tokenizer: PreTrainedTokenizerFast) -> Glm4vConfig:
             "patch_size": 14,
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,
-            "out_hidden_size": 64,
+            "out_hidden_size": HIDDEN_SIZE,
         },
         image_token_id=ids("<|image|>"),
         video_token_id=ids("<|video|>"),
@@ -204,7 +216,7 @@ def _config(tokenizer: PreTrainedTokenizerFast) -> Glm4vConfig:
 
 def _successors(tokenizer: PreTrainedTokenizerFast) -> dict[int, int]:
     """Map each chain token id to the id greedy decoding must pick after it."""
-    ids = tokenizer.convert_tokens_to_ids
+    ids = functools.partial(_token_id, tokenizer)
     reasoning = tokenizer.encode(REASONING, add_special_tokens=False)
     answer = tokenizer.encode(ANSWER, add_special_tokens=False)
     (newline,) = tokenizer.encode("\n", add_special_tokens=False)
@@ -218,11 +230,10 @@ def _successors(tokenizer: PreTrainedTokenizerFast) -> dict[int, int]:
 
 def _set_chain_weights(model: Glm4vForConditionalGeneration, successors: dict[int, int]) -> None:
     """Give each chain token its own embedding direction and point its successor's LM-head row along it."""
-    hidden = model.config.text_config.hidden_size
-    if len(successors) > hidden:
-        raise RuntimeError(f"{len(successors)} chain tokens do not fit in {hidden} hidden dimensions")
-    embeddings = model.get_input_embeddings().weight
-    lm_head = model.get_output_embeddings().weight
+    if len(successors) > HIDDEN_SIZE:
+        raise RuntimeError(f"{len(successors)} chain tokens do not fit in {HIDDEN_SIZE} hidden dimensions")
+    embeddings = model.model.language_model.embed_tokens.weight
+    lm_head = model.lm_head.weight
     with torch.no_grad():
         for axis, (token, successor) in enumerate(successors.items()):
             embeddings[token].zero_()
@@ -232,8 +243,8 @@ def _set_chain_weights(model: Glm4vForConditionalGeneration, successors: dict[in
 
 def _suppressed_tokens(tokenizer: PreTrainedTokenizerFast) -> list[int]:
     """List the ids that decode to special or non-printable text, except ``</think>`` and the eos."""
-    allowed = {tokenizer.convert_tokens_to_ids(THINK_CLOSE), tokenizer.convert_tokens_to_ids(EOS)}
-    special = set(tokenizer.all_special_ids) | set(tokenizer.convert_tokens_to_ids(SPECIAL_TOKENS))
+    allowed = {_token_id(tokenizer, THINK_CLOSE), _token_id(tokenizer, EOS)}
+    special = {_token_id(tokenizer, token) for token in SPECIAL_TOKENS}
     suppressed = []
     for token in range(len(tokenizer)):
         text = tokenizer.decode([token])
@@ -245,7 +256,7 @@ def _suppressed_tokens(tokenizer: PreTrainedTokenizerFast) -> list[int]:
 
 def _generation_config(tokenizer: PreTrainedTokenizerFast) -> GenerationConfig:
     """Return a greedy generation config stopping at ``<|endoftext|>`` or ``<|user|>``."""
-    eos = [tokenizer.convert_tokens_to_ids(EOS), tokenizer.convert_tokens_to_ids("<|user|>")]
+    eos = [_token_id(tokenizer, EOS), _token_id(tokenizer, "<|user|>")]
     return GenerationConfig(
         do_sample=False,
         max_new_tokens=40,
@@ -257,9 +268,6 @@ def _generation_config(tokenizer: PreTrainedTokenizerFast) -> GenerationConfig:
 
 def _recipe_hash() -> str:
     """Hash this builder, the processor module and the library versions into a build stamp."""
-    import tokenizers
-    import transformers
-
     digest = hashlib.sha256()
     for part in (
         str(RECIPE_VERSION),
@@ -286,7 +294,7 @@ def _write_model(folder: Path) -> None:
     processor_config.write_text(json.dumps(data, indent=2) + "\n")
 
     torch.manual_seed(SEED)
-    model = Glm4vForConditionalGeneration(_config(tokenizer)).eval()
+    model = Glm4vForConditionalGeneration(_config(tokenizer))
     _set_chain_weights(model, _successors(tokenizer))
     model.generation_config = _generation_config(tokenizer)
     model.save_pretrained(folder)
