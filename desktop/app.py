@@ -182,6 +182,13 @@ class AppController(QObject):
     def execute(self, args: argparse.Namespace) -> str:
         """Carry out a parsed command."""
         command = args.command or "run"
+        if command == "config" and args.config_command == "set":
+            import json
+
+            from desktop.cli import parse_value
+
+            self.services.settings.set(args.key, parse_value(args.value))
+            return f"{args.key} = {json.dumps(self.services.settings.get(args.key))}"
         if command == "quit":
             self.quit()
             return _("GLM-V Desktop is quitting.")
@@ -201,18 +208,19 @@ class AppController(QObject):
     async def _ask(self, text: str, screen: bool, images: list[Path], send: bool) -> None:
         chat = self.chat_window()
         chat.bring_to_front()
+        if text:
+            chat.composer.append_text(text)  # added to whatever the user was already typing
+        attached = len(chat.composer.attachments())
+        if images:
+            chat.add_images(list(images), "file")
         if screen:
             try:
                 await chat.ask_about_screen()
-            except Exception:  # noqa: BLE001 - already shown by the chat window
+            except Exception:  # noqa: BLE001 - already shown by the chat window; the text stays put
                 return
-        if images:
-            chat.add_images(list(images), "file")
-            while chat._pending_loads:  # noqa: SLF001 - wait for the background decode we started
-                await asyncio.sleep(0.02)
-        if text:
-            chat.composer.prompt.setPlainText(text)
-        if send:
+        await chat.attachments_settled()
+        expected = attached + len(images) + (1 if screen else 0)
+        if send and len(chat.composer.attachments()) == expected:
             chat.send()
 
 
@@ -264,9 +272,8 @@ def launch(args: argparse.Namespace, forward: list[str]) -> int:
     loop = create_event_loop(app)
     notifier = Notifier(app)
     install_exception_hooks(notifier)
-    services = Services.create(paths)
     saver = DeferredSave(notifier, parent=app)
-    services.settings.schedule_save = saver.schedule
+    services = Services.create(paths, schedule_save=saver.schedule)
     controller = AppController(app, services, notifier, on_quit=saver.flush)
     server = InstanceServer(name, controller.handle_argv, app)
     if not server.listen():

@@ -61,6 +61,16 @@ def forwardable_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def parse_value(text: str) -> object:
+    """A value typed on the command line: JSON if it parses (numbers, true, null), else the text."""
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def _config(args: argparse.Namespace) -> int:
     import json
 
@@ -82,11 +92,14 @@ def _config(args: argparse.Namespace) -> int:
         elif action == "get":
             print(json.dumps(settings.get(args.key)))
         else:
-            try:
-                value = json.loads(args.value)
-            except ValueError:
-                value = args.value
-            settings.set(args.key, value)
+            # A running app keeps its settings in memory: change them there, or it would overwrite us.
+            from desktop.hotkeys.instance import instance_name, send_to_running
+
+            reply = send_to_running(instance_name(paths.config), ["config", "set", args.key, args.value])
+            if reply is not None:
+                print(reply.get("message", ""), file=sys.stdout if reply.get("ok") else sys.stderr)
+                return 0 if reply.get("ok") else 2
+            settings.set(args.key, parse_value(args.value))
             print(f"{args.key} = {json.dumps(settings.get(args.key))}")
     except UnknownSettingError:
         print(f"glmv-desktop: there is no setting '{args.key}'; 'glmv-desktop config list' shows them.",

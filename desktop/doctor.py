@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from desktop import __version__
+from desktop.i18n import _
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,11 @@ def display_checks() -> list[Check]:
     if sys.platform.startswith("linux"):
         display, wayland = os.environ.get("DISPLAY"), os.environ.get("WAYLAND_DISPLAY")
         if not display and not wayland:
-            return [Check(False, "display", "no DISPLAY or WAYLAND_DISPLAY: not a graphical session",
-                          "Run the app inside a desktop session (or under Xvfb for tests).")]
+            return [Check(False, _("display"), _("no DISPLAY or WAYLAND_DISPLAY: not a graphical session"),
+                          _("Run the app inside a desktop session (or under Xvfb for tests)."))]
         kind = "Wayland" if (session == "wayland" or (wayland and not display)) else "X11"
-        checks.append(Check(True, "display", f"{kind} (DISPLAY={display or '-'}, WAYLAND_DISPLAY={wayland or '-'})"))
+        checks.append(Check(True, _("display"), _("{kind} (DISPLAY={display}, WAYLAND_DISPLAY={wayland})").format(
+            kind=kind, display=display or "-", wayland=wayland or "-")))
     from PySide6 import __version__ as pyside_version
     from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
@@ -44,13 +46,14 @@ def display_checks() -> list[Check]:
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     screens = ", ".join(
         f"{s.name()} {s.geometry().width()}×{s.geometry().height()} @{s.devicePixelRatio():g}x" for s in app.screens())
-    checks.append(Check(True, "Qt", f"PySide6 {pyside_version}, platform '{app.platformName()}', screens: {screens}"))
+    checks.append(Check(True, "Qt", _("PySide6 {version}, platform '{platform}', screens: {screens}").format(
+        version=pyside_version, platform=app.platformName(), screens=screens)))
     if QSystemTrayIcon.isSystemTrayAvailable():
-        checks.append(Check(True, "tray", "a system tray is available"))
+        checks.append(Check(True, _("tray"), _("a system tray is available")))
     else:
-        checks.append(Check(False, "tray", "no system tray on this desktop",
-                            "The app still works from its chat window and the command line. GNOME needs the "
-                            "AppIndicator extension; other desktops: add a tray/notification area to the panel."))
+        checks.append(Check(False, _("tray"), _("no system tray on this desktop"),
+                            _("The app still works from its chat window and the command line. GNOME needs the "
+                              "AppIndicator extension; other desktops: add a tray/notification area to the panel.")))
     return checks
 
 
@@ -60,8 +63,8 @@ def capture_checks() -> list[Check]:
 
     checks = []
     for name, status in default_chain().report():
-        checks.append(Check(status.available, f"capture: {name}",
-                            "available" if status.available else status.reason, status.how_to_fix))
+        checks.append(Check(status.available, _("capture: {name}").format(name=name),
+                            _("available") if status.available else status.reason, status.how_to_fix))
     return checks
 
 
@@ -71,9 +74,10 @@ def keychain_checks() -> list[Check]:
 
     status = SecretStore().status()
     if status.usable:
-        return [Check(True, "keychain", f"keys are stored in {status.backend}")]
-    return [Check(False, "keychain", f"{status.reason} (backend: {status.backend})",
-                  status.how_to_fix + " Until then a key can be used for one session only.")]
+        return [Check(True, _("keychain"), _("keys are stored in {backend}").format(backend=status.backend))]
+    return [Check(False, _("keychain"), _("{reason} (backend: {backend})").format(reason=status.reason,
+                                                                             backend=status.backend),
+                  _("{fix} Until then a key can be used for one session only.").format(fix=status.how_to_fix))]
 
 
 async def _endpoint_checks() -> list[Check]:
@@ -88,26 +92,28 @@ async def _endpoint_checks() -> list[Check]:
     profiles = ProfileBook(settings)
     secrets = SecretStore()
     client = ChatClient(timeouts=Timeouts(connect=5.0, read=30.0))
-    checks = [Check(False, "endpoints", f"a malformed endpoint was skipped: {s}", "Fix or remove it in Settings.")
-              for s in profiles.skipped]
+    checks = [Check(False, _("endpoints"), _("a malformed endpoint was skipped: {error}").format(error=s),
+                    _("Fix or remove it in Settings.")) for s in profiles.skipped]
     try:
         for profile in profiles.all():
-            label = f"{profile.name} ({profile.base_url}, model {profile.model or '?'})"
+            label = _("{name} ({url}, model {model})").format(name=profile.name, url=profile.base_url,
+                                                               model=profile.model or "?")
             key = await asyncio.to_thread(secrets.get, profile.keychain_entry)
             if profile.traits.needs_key and not key:
-                checks.append(Check(None, label, "not checked: no API key is stored",
-                                    "Add the key in Settings → Endpoints."))
+                checks.append(Check(None, label, _("not checked: no API key is stored"),
+                                    _("Add the key in Settings → Endpoints.")))
                 continue
             report = await check_endpoint(client, Endpoint(profile, key), profile.model, timeout=60)
             if report.models_error is not None and report.vision_error is not None:
-                checks.append(Check(False, label, f"not reachable: {report.vision_error.message}",
-                                    report.vision_error.hint))
+                checks.append(Check(False, label, _("not reachable: {error}").format(
+                    error=report.vision_error.message), report.vision_error.hint))
             elif report.vision_ok:
-                checks.append(Check(True, label, f"reachable, {len(report.models)} model(s), vision works"))
+                checks.append(Check(True, label, _("reachable, {n} model(s), vision works").format(
+                    n=len(report.models))))
             else:
                 error = report.vision_error
-                checks.append(Check(False, label, f"reachable, {len(report.models)} model(s); vision failed: "
-                                    f"{error.message if error else '?'}", error.hint if error else ""))
+                checks.append(Check(False, label, _("reachable, {n} model(s); vision failed: {error}").format(
+                    n=len(report.models), error=error.message if error else "?"), error.hint if error else ""))
     finally:
         await client.aclose()
     return checks
@@ -115,20 +121,20 @@ async def _endpoint_checks() -> list[Check]:
 
 def run_doctor(out: TextIO = sys.stdout) -> int:
     """Print every section; exit status 0 (problems are reported, not fatal)."""
-    print(f"GLM-V Desktop {__version__} — doctor", file=out)
+    print(_("GLM-V Desktop {version} — doctor").format(version=__version__), file=out)
     print(f"{platform.system()} {platform.release()}, Python {platform.python_version()}", file=out)
     sections = [
-        ("Display and tray", display_checks),
-        ("Screen capture", capture_checks),
-        ("Keychain", keychain_checks),
-        ("Endpoints", lambda: asyncio.run(_endpoint_checks())),
+        (_("Display and tray"), display_checks),
+        (_("Screen capture"), capture_checks),
+        (_("Keychain"), keychain_checks),
+        (_("Endpoints"), lambda: asyncio.run(_endpoint_checks())),
     ]
     for title, run in sections:
         print(f"\n{title}", file=out)
         try:
             checks = run()
         except Exception as exc:  # noqa: BLE001 - a broken subsystem is a finding, not a crash
-            checks = [Check(False, title.lower(), f"the check itself failed: {exc}")]
+            checks = [Check(False, title.lower(), _("the check itself failed: {error}").format(error=exc))]
         for check in checks:
             mark = {True: "✔", False: "✘", None: "–"}[check.ok]
             print(f"  {mark} {check.name}: {check.found}", file=out)

@@ -95,4 +95,10 @@ class ReplyRunner:
         except UserFacingError as exc:
             reply.state = ReplyState.FAILED
             reply.error = ErrorInfo(exc.message, exc.hint, exc.detail, retryable=True)
+        except Exception as exc:  # noqa: BLE001 - a bug must still leave the reply in a final state
+            log.exception("Unexpected failure while answering")
+            reply.state = ReplyState.INTERRUPTED if (reply.text or reply.reasoning) else ReplyState.FAILED
+            reply.error = ErrorInfo(_("Something went wrong while answering: {error}").format(error=exc),
+                                    _("What arrived is kept. Retry; if it happens again, please report it with the "
+                                      "log file."), repr(exc), retryable=True)
         on_change(reply)

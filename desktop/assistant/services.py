@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,12 +53,14 @@ class Services:
 
     @classmethod
     def create(cls, paths: AppPaths, *, secrets: SecretStore | None = None,
-               capture: CaptureChain | None = None, client: ChatClient | None = None) -> Services:
-        """Build the real services; tests inject their own keyring, capture or HTTP client."""
+               capture: CaptureChain | None = None, client: ChatClient | None = None,
+               schedule_save: Callable[[Callable[[], None]], None] | None = None) -> Services:
+        """Build the real services; tests inject their own keyring, capture or HTTP client.
+        `schedule_save` defers settings writes (the app writes them off the UI thread)."""
         from desktop.capture.base import default_chain
         from desktop.chat.client import Timeouts
 
-        settings = SettingsStore(paths.settings_file)
+        settings = SettingsStore(paths.settings_file, schedule_save)
         secrets = secrets or SecretStore()
         client = client or ChatClient(timeouts=Timeouts(settings.get("network.connect_timeout"),
                                                         settings.get("network.read_timeout")))

@@ -12,13 +12,14 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from desktop.chat.errors import (
     BadResponse,
     ChatError,
     ConnectTimeout,
+    ContentRejected,
     EndpointUnreachable,
     StreamInterrupted,
     StreamStalled,
@@ -48,7 +49,7 @@ class Endpoint:
     """A profile resolved for use: its traits, URL and the key read from the keychain."""
 
     profile: EndpointProfile
-    api_key: str | None
+    api_key: str | None = field(repr=False)
 
     def headers(self) -> dict[str, str]:
         """Request headers: JSON, event streams, and the bearer key when there is one."""
@@ -151,22 +152,40 @@ class ChatClient:
                 _("Retry; if the server is busy or slow to start, raise the read timeout in Settings."),
                 detail=repr(exc)) from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.NetworkError) as exc:
-            raise StreamInterrupted(
-                _("The connection to the server broke before the answer finished."),
-                _("The partial answer is kept. Retry to ask again."), detail=repr(exc)) from exc
+            if not parser.saw_finish:
+                raise StreamInterrupted(
+                    _("The connection to the server broke before the answer finished."),
+                    _("The partial answer is kept. Retry to ask again."), detail=repr(exc)) from exc
+            # The answer was finished; only the trailer (usage, [DONE]) was lost.
+            log.info("Connection closed after the finish reason: %r", exc)
         except httpx.HTTPError as exc:
             raise BadResponse(_("The request to {url} failed: {error}").format(
                 url=endpoint.profile.base_url, error=exc), _("Retry; the details show what happened."),
                 detail=repr(exc)) from exc
         for event in parser.close():
             yield event
-        if parser.saw_finish or sse.saw_done:
-            yield Finished(parser.finish_reason)
-        else:
+        self._check_finish(parser.finish_reason, parser.saw_finish or sse.saw_done, endpoint)
+        yield Finished(parser.finish_reason)
+
+    @staticmethod
+    def _check_finish(reason: str | None, finished: bool, endpoint: Endpoint) -> None:
+        """Raise for an answer that did not end normally (the partial answer stays with the caller)."""
+        if not finished:
+            ending = (_("neither a finish reason nor [DONE]") if endpoint.profile.traits.streams_done
+                      else _("no finish reason"))
             raise StreamInterrupted(
-                _("The server ended the answer without saying it was finished."),
+                _("The server closed the answer early: it sent {ending}.").format(ending=ending),
                 _("The partial answer is kept. Retry to ask again; if this repeats, the server may be "
                   "crashing (check its log)."))
+        if reason == "sensitive":
+            raise ContentRejected(
+                _("The provider's safety check stopped the answer partway."),
+                _("The part that arrived is kept. Rephrase the question or crop the picture, then send again."),
+                code="sensitive")
+        if reason in ("network_error", "abort", "error"):
+            raise StreamInterrupted(
+                _("The server aborted the answer ({reason}).").format(reason=reason),
+                _("The partial answer is kept. Retry to ask again."), code=reason)
 
     @staticmethod
     def _parse(parser: ReplyParser, data: str, endpoint: Endpoint, body: dict[str, Any]) -> list[StreamEvent]:
@@ -183,10 +202,13 @@ class ChatClient:
             status = code if isinstance(code, int) and 400 <= code < 600 else 500
             raise classify_http_error(status, data, {}, model=str(body.get("model", "")),
                                       base_url=endpoint.profile.base_url)
-        if not isinstance(chunk, dict):
+        try:
+            if not isinstance(chunk, dict):
+                raise ValueError("a stream event is not a JSON object")
+            return parser.feed_chunk(chunk)
+        except ValueError as exc:
             raise BadResponse(_("The server sent something that is not an OpenAI-compatible stream."),
-                              _("Check the endpoint URL."), detail=data[:500])
-        return parser.feed_chunk(chunk)
+                              _("Check the endpoint URL and type in Settings."), detail=f"{exc}: {data[:500]}") from exc
 
     async def list_models(self, endpoint: Endpoint) -> list[str]:
         """The model ids the server offers (`GET /models`)."""
@@ -204,9 +226,10 @@ class ChatClient:
         try:
             response = await self._client().get(endpoint.url(path), headers=endpoint.headers(),
                                                  timeout=self._timeout())
-        except httpx.ConnectTimeout as exc:
+        except (httpx.ConnectTimeout, httpx.ReadTimeout, httpx.PoolTimeout) as exc:
             raise ConnectTimeout(_("The server at {url} did not answer in time.").format(
-                url=endpoint.profile.base_url), _("Check that the server is running and reachable."),
+                url=endpoint.profile.base_url), _("Check that the server is running and not overloaded; a "
+                                                  "local server may still be loading its model."),
                 detail=repr(exc)) from exc
         except httpx.HTTPError as exc:
             raise EndpointUnreachable(

@@ -142,10 +142,12 @@ class Attachment:
                 max_bytes: int | None = None) -> EncodedImage:
         """The encoded, budget-sized image to send (cached per budget and format). CPU work: call off the UI thread."""
         key = (token_budget, fmt, max_side, max_bytes)
-        cached = self._payloads.get(key)
+        with self._lock:
+            cached = self._payloads.get(key)
         if cached is None:
             cached = encode_for_model(self.image(), token_budget, fmt=fmt, max_side=max_side, max_bytes=max_bytes)
-            self._payloads[key] = cached
+            with self._lock:
+                cached = self._payloads.setdefault(key, cached)
         return cached
 
 

@@ -34,6 +34,8 @@ _TAG_PATTERN = re.compile("|".join(re.escape(t) for t in sorted(_TAGS, key=len, 
 _TAG_STARTS = frozenset(t[0] for t in _TAGS)
 _MAX_TAG = max(len(t) for t in _TAGS)
 _NUMBER = r"-?\d+(?:\.\d+)?"
+# A box marker that stays open this long is not a box: its text is released as answer text.
+_MAX_BOX_CHARS = 400
 _QUAD = re.compile(rf"[\[(]\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*[\])]")
 
 
@@ -53,9 +55,6 @@ class SseDecoder:
         name, _sep, value = line.partition(":")
         if name == "data":
             self._data.append(value[1:] if value.startswith(" ") else value)
-            # Most servers send one data line per event; don't wait for the blank line to use it.
-            if len(self._data) == 1 and value.rstrip().endswith(("}", "[DONE]")):
-                return self._dispatch()
         return None
 
     def close(self) -> str | None:
@@ -118,7 +117,7 @@ class TagSplitter:
             self._tag(match.group(), events)
             pos = match.end()
         self._emit(text[pos:], events)
-        if final and self._box is not None:
+        if self._box is not None and (final or sum(map(len, self._box)) > _MAX_BOX_CHARS):
             self._emit_box_end(events)
         return events
 
@@ -187,26 +186,37 @@ class ReplyParser:
     def feed_chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
         """Events from one `chat.completion.chunk` (or a whole non-streamed completion)."""
         events: list[StreamEvent] = []
-        for choice in chunk.get("choices") or ():
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            choices = []
+        for choice in choices:
+            if not isinstance(choice, dict):
+                raise ValueError(f"a choice is not an object: {choice!r}"[:200])
             delta = choice.get("delta") or choice.get("message") or {}
+            if not isinstance(delta, dict):
+                raise ValueError(f"a delta is not an object: {delta!r}"[:200])
             for name in self._fields:
                 reasoning = delta.get(name)
-                if reasoning:
+                if isinstance(reasoning, str) and reasoning:
                     self._splitter.saw_reasoning = True
                     events.append(ReasoningDelta(reasoning))
                     break
             content = delta.get("content")
-            if content:
+            if isinstance(content, str) and content:
                 events.extend(self._splitter.feed(content))
             reason = choice.get("finish_reason")
             if reason:
-                self.finish_reason = reason
+                self.finish_reason = str(reason)
                 self.saw_finish = True
         usage = chunk.get("usage")
         if isinstance(usage, dict):
-            events.append(UsageReport(usage.get("prompt_tokens"), usage.get("completion_tokens")))
+            events.append(UsageReport(_int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))))
         return events
 
     def close(self) -> list[StreamEvent]:
         """Flush text held back at the end of the stream."""
         return self._splitter.feed("", final=True)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SERVICE = "glmv-desktop"
+# Keyring backends that are the operating system's own keychain; anything else is refused.
+_OS_KEYCHAINS = ("keyring.backends.SecretService", "keyring.backends.libsecret", "keyring.backends.kwallet",
+                 "keyring.backends.macOS", "keyring.backends.Windows")
+_REFUSED = ("keyring.backends.fail", "keyring.backends.null")
 _PROBE_ENTRY = "availability-probe"
 
 
@@ -75,15 +79,17 @@ class SecretStore:
         backend = self._get_backend()
         name = f"{type(backend).__module__}.{type(backend).__name__}"
         fix = how_to_get_a_keychain()
-        module = type(backend).__module__
-        if module.startswith("keyring.backends.fail") or module.startswith("keyring.backends.null"):
+        members = getattr(backend, "backends", None)
+        if members is None:
+            members = [backend]
+        if not members or any(type(m).__module__.startswith(_REFUSED) for m in members):
             return KeychainStatus(False, name, _("No keychain backend is available."), fix)
-        if module.startswith("keyrings.alt"):
-            return KeychainStatus(False, name, _("The only keyring backend stores keys in a plain file; "
-                                                 "keys are not saved there."), fix)
-        chained = getattr(backend, "backends", None)
-        if chained is not None and not chained:
-            return KeychainStatus(False, name, _("No keychain backend is available."), fix)
+        untrusted = [m for m in members if not type(m).__module__.startswith(_OS_KEYCHAINS)]
+        if untrusted:
+            kinds = ", ".join(f"{type(m).__module__}.{type(m).__name__}" for m in untrusted)
+            return KeychainStatus(False, name, _("The keyring backend {kinds} is not a system keychain (it may "
+                                                 "keep keys in a plain file); keys are not saved there.").format(
+                kinds=kinds), fix)
         try:
             backend.get_password(SERVICE, _PROBE_ENTRY)
         except Exception as exc:  # noqa: BLE001 - any backend failure means "not usable", with its text
@@ -101,6 +107,8 @@ class SecretStore:
         except NoKeyringError:
             return None  # no keychain at all: the settings page and doctor explain it
         except Exception as exc:  # noqa: BLE001 - reported to the user as "no key", logged for support
+            if type(exc).__name__ == "ItemNotFoundException":
+                return None  # Secret Service: the entry was deleted between finding and reading it
             log.warning("Could not read an API key from the keychain: %s", exc)
             return None
         if key:

@@ -103,12 +103,12 @@ class SettingsStore:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
             if not isinstance(raw, dict):
                 raise ValueError("top level is not an object")
-        except (OSError, ValueError) as exc:
+            version = int(raw.pop("schema_version", SCHEMA_VERSION))
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                raw = MIGRATIONS[target](raw)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
             self._quarantine(exc)
             return
-        version = raw.pop("schema_version", SCHEMA_VERSION)
-        for target in range(int(version) + 1, SCHEMA_VERSION + 1):
-            raw = MIGRATIONS[target](raw)
         for key, value in raw.items():
             setting = BY_KEY.get(key)
             if setting is None:
@@ -121,7 +121,12 @@ class SettingsStore:
 
     def _quarantine(self, exc: Exception) -> None:
         aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-        self.path.replace(aside)
+        try:
+            self.path.replace(aside)
+        except OSError:
+            aside = self.path  # cannot move it: leave it where it is, and never overwrite it
+            self.schedule_save = lambda _save: None
+            self.save = lambda: None  # type: ignore[method-assign]
         self.recovered_from = aside
         log.warning("Settings file %s could not be read (%s); kept it as %s and started from defaults",
                     self.path, exc, aside)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,6 @@ def send_to_running(name: str, argv: list[str], timeout_ms: int = _TIMEOUT_MS) -
 
 class InstanceServer(QObject):
     """Listens for commands from later launches and hands each to `handler`."""
-
-    command_received = Signal(list)
 
     def __init__(self, name: str, handler: Callable[[list[str]], str], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -98,7 +96,8 @@ class InstanceServer(QObject):
                 raise ValueError("argv must be a list of strings")
             message = self._handler(argv)
             reply = {"ok": True, "message": message}
-        except Exception as exc:  # noqa: BLE001 - the sender is told; this instance keeps running
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the sender is told (argparse exits on bad
+            # arguments); this instance keeps running
             log.warning("Rejected a command from another launch: %s", exc)
             reply = {"ok": False, "message": str(exc)}
         socket.write(json.dumps(reply).encode() + b"\n")

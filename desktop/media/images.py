@@ -86,11 +86,13 @@ class EncodedImage:
 
 def open_image(data: bytes) -> Image.Image:
     """Decode image bytes, or raise ImageError saying the file is not a readable picture."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
+        opened = Image.open(io.BytesIO(data))
+        opened.load()
+        # Photos store their rotation in EXIF; send what the user sees, so boxes line up with it.
+        image: Image.Image = ImageOps.exif_transpose(opened)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageError(
             _("This file is not a picture the app can read."),

@@ -59,9 +59,10 @@ class MarkdownView(QWidget):
     A repaint re-renders at most one segment and the tail.
     """
 
-    SEGMENT_CHARS = 4000
-    # A finished answer up to this size is joined into one view, so one selection spans it all.
-    JOIN_CHARS = 20000
+    SEGMENT_CHARS = 1200
+    # A finished answer up to this size is joined into one view, so one selection spans it all
+    # (rendering it once more costs a few milliseconds; beyond this it could be felt).
+    JOIN_CHARS = 8000
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -88,7 +89,8 @@ class MarkdownView(QWidget):
             self._stable_len = stable
         tail = text[stable:]
         if tail:
-            self._tail.setHtml(render_markdown(tail))
+            # A code block still streaming is shown plain; it is highlighted once, when it closes.
+            self._tail.setHtml(render_markdown(tail, highlight=False))
         else:
             self._tail.clear()
         self._tail.setVisible(bool(tail))
@@ -96,7 +98,7 @@ class MarkdownView(QWidget):
 
     def finish(self) -> None:
         """The text is final: join a moderate answer into one view (one selection covers it all)."""
-        if len(self._segments) + (1 if self._tail.isVisible() else 0) <= 1 or len(self._source) > self.JOIN_CHARS:
+        if len(self._segments) + (0 if self._tail.isHidden() else 1) <= 1 or len(self._source) > self.JOIN_CHARS:
             return
         text = self._source
         self._reset()

@@ -8,12 +8,22 @@ and any partial answer stay visible whatever fails.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QCloseEvent, QCursor, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
+from PySide6.QtGui import (
+    QCloseEvent,
+    QCursor,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -29,7 +39,7 @@ from PySide6.QtWidgets import (
 from desktop.assistant.services import Services
 from desktop.capture.base import CaptureScope
 from desktop.chat.client import Endpoint
-from desktop.chat.conversation import Attachment, Conversation, Message
+from desktop.chat.conversation import Attachment, Conversation, Message, ReplyState, Role
 from desktop.chat.request import AskOptions
 from desktop.errors import UserFacingError
 from desktop.i18n import _
@@ -39,6 +49,7 @@ from desktop.ui.composer import Composer, images_from_mime
 from desktop.ui.conversation_view import ConversationView
 from desktop.ui.icons import app_icon
 from desktop.ui.markdown_html import prepare as prepare_markdown
+from desktop.ui.message_widgets import prepare_previews
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import run_async
 from desktop.ui.tray import scope_label
@@ -65,14 +76,18 @@ def load_image_file(path: Path, origin: str) -> Attachment:
     except ImageError as exc:
         raise ImageError(_("'{name}' is not a picture the app can read.").format(name=path.name), exc.hint,
                          detail=exc.detail) from exc
-    attachment.thumbnail(112)
+    prepare_previews(attachment)
     return attachment
 
 
-def load_image_bytes(data: bytes, name: str, origin: str) -> Attachment:
-    """Decode pasted image bytes (worker thread)."""
-    attachment = Attachment.from_bytes(data, name, origin)
-    attachment.thumbnail(112)
+def load_pasted_image(image: QImage, origin: str) -> Attachment:
+    """Encode a pasted or dropped image as PNG and decode it for sending (worker thread)."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")  # type: ignore[call-overload]
+    attachment = Attachment.from_bytes(bytes(data.data()), _("pasted image.png"), origin)
+    prepare_previews(attachment)
     return attachment
 
 
@@ -93,6 +108,7 @@ class ChatWindow(QMainWindow):
         self._streaming_reply: Message | None = None
         self._pending_loads = 0
         self._background: set[asyncio.Task[object]] = set()
+        self._restored: tuple[str, list[Attachment]] | None = None  # a failed question put back for editing
 
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -133,13 +149,18 @@ class ChatWindow(QMainWindow):
         self._update_scope_hint()
         services.settings.subscribe(self._on_setting)
         self._track(run_async(asyncio.to_thread(self._prepare), notifier=self.notifier, owner=self,
+                              on_done=lambda _: gc.freeze(),
                               on_error=lambda exc: log.info("Warm-up failed: %s", exc)))
         QShortcut(QKeySequence.StandardKey.New, self, self.new_chat)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._escape)
         self.reload_endpoints()
 
     def _prepare(self) -> None:
-        """Worker thread: load what the first question needs (HTTP client, markdown, keychain)."""
+        """Worker thread: load what the first question needs (HTTP client, markdown, keychain).
+
+        Afterwards everything loaded so far is frozen out of the garbage collector's full passes,
+        which otherwise cost 20-40 ms mid-answer once Qt, httpx and the markdown machinery are in.
+        """
         self.services.client.prepare()
         prepare_markdown()
         self.services.secrets.prepare()
@@ -259,16 +280,21 @@ class ChatWindow(QMainWindow):
         dialog.filesSelected.connect(lambda files: self.add_images([Path(f) for f in files], "file"))
         dialog.open()
 
-    def add_images(self, items: list[Path | bytes], origin: str) -> None:
-        """Attach images (files or encoded bytes), decoding them in the background."""
+    def add_images(self, items: list[Path | QImage], origin: str) -> None:
+        """Attach images (files or pasted pictures), reading and decoding them in the background."""
         for item in items:
             if isinstance(item, Path):
                 work = asyncio.to_thread(load_image_file, item, origin)
             else:
-                work = asyncio.to_thread(load_image_bytes, item, _("pasted image.png"), origin)
+                work = asyncio.to_thread(load_pasted_image, item, origin)
             self._pending_loads += 1
             self._track(run_async(work, notifier=self.notifier, owner=self, on_done=self._attach_loaded,
                                   on_error=self._attach_failed))
+
+    async def attachments_settled(self) -> None:
+        """Wait until every image being read or decoded has been attached (or has failed)."""
+        while self._pending_loads:
+            await asyncio.sleep(0.02)
 
     def _attach_loaded(self, attachment: Attachment) -> None:
         self._pending_loads -= 1
@@ -305,7 +331,8 @@ class ChatWindow(QMainWindow):
         pointer = physical_pointer()
         if was_visible:
             self.hide()
-            await asyncio.sleep(0.25)  # let the compositor repaint what was under the window
+        # Let the compositor repaint what was under this window or the tray menu that triggered us.
+        await asyncio.sleep(0.25)
         try:
             shot = await asyncio.to_thread(self.services.capture.grab, scope, pointer)
             attachment = Attachment.from_pixels(shot.image, _("screenshot.png"), "screen")
@@ -315,7 +342,7 @@ class ChatWindow(QMainWindow):
             traits = profile.traits if profile else None
 
             def prepare() -> None:
-                attachment.thumbnail(112)
+                prepare_previews(attachment)
                 attachment.payload(budget, fmt, traits.max_image_side if traits else None,
                                    traits.max_image_bytes if traits else None)
 
@@ -378,6 +405,7 @@ class ChatWindow(QMainWindow):
                 _("No model is chosen for '{name}'.").format(name=profile.name),
                 _("Type or pick a model in the Model box at the top.")), self)
             return
+        self._restored = None
         question = self.conversation.add_question(text, attachments)
         self.view.add_message(question)
         self.composer.clear()
@@ -401,11 +429,22 @@ class ChatWindow(QMainWindow):
             self._reply_task = None
             self._streaming_reply = None
             self.composer.set_busy(False)
+            if reply.state is ReplyState.FAILED:
+                self._offer_question_again(reply)
         if not task.cancelled() and task.exception() is not None:
             error = task.exception()
             assert error is not None
             self.notifier.show_error(error, self)
         self.view.flush()
+
+    def _offer_question_again(self, reply: Message) -> None:
+        """Nothing came back: put the question into an empty composer so it can be edited and resent."""
+        index = self.conversation.messages.index(reply)
+        question = next((m for m in reversed(self.conversation.messages[:index]) if m.role is Role.USER), None)
+        if question is None or self.composer.text() or self.composer.attachments():
+            return
+        self.composer.restore(question.text, question.attachments)
+        self._restored = (question.text, list(question.attachments))
 
     def stop(self) -> None:
         """Stop the streaming reply at once; what arrived so far is kept."""
@@ -416,6 +455,9 @@ class ChatWindow(QMainWindow):
         """Ask again for the last reply; the failed attempt stays visible above the new one."""
         if self.busy or not self.conversation.messages or self.conversation.messages[-1] is not reply:
             return
+        if self._restored == (self.composer.text(), self.composer.attachments()):
+            self.composer.clear()  # resent as it was: the copy put back for editing is not needed
+        self._restored = None
         self._start_reply(self.current_options())
 
     def new_chat(self) -> None:

@@ -37,7 +37,7 @@ class PromptEdit(QPlainTextEdit):
     """Question text: Enter sends, Shift+Enter inserts a line; pasted images become attachments."""
 
     submit = Signal()
-    images_pasted = Signal(list)  # list[Path | bytes]
+    images_pasted = Signal(list)  # list[Path | QImage]
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
         """Enter submits unless Shift (or an input method composing text) is involved."""
@@ -61,23 +61,14 @@ class PromptEdit(QPlainTextEdit):
         super().insertFromMimeData(source)
 
 
-def images_from_mime(source: QMimeData) -> list[Path | bytes]:
-    """Images in clipboard or drop data: local files (read later, off the UI thread), else PNG bytes."""
-    found: list[Path | bytes] = []
-    if source.hasUrls():
-        for url in source.urls():
-            if url.isLocalFile() and Path(url.toLocalFile()).is_file():
-                found.append(Path(url.toLocalFile()))
+def images_from_mime(source: QMimeData) -> list[Path | QImage]:
+    """Images in clipboard or drop data: local files, else the picture itself. Nothing is read or
+    encoded here: that happens off the UI thread."""
+    found: list[Path | QImage] = [Path(url.toLocalFile()) for url in source.urls() if url.isLocalFile()]
     if not found and source.hasImage():
-        from PySide6.QtCore import QBuffer, QByteArray, QIODevice
-
         image = QImage(source.imageData())
         if not image.isNull():
-            data = QByteArray()
-            buffer = QBuffer(data)
-            buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-            image.save(buffer, "PNG")  # type: ignore[call-overload]
-            found.append(bytes(data.data()))
+            found.append(image)
     return found
 
 
@@ -131,7 +122,7 @@ class Composer(QWidget):
     stop_requested = Signal()
     attach_requested = Signal()
     screen_requested = Signal()
-    images_received = Signal(list)  # list[Path | bytes]
+    images_received = Signal(list)  # list[Path | QImage]
     budget_changed = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -248,6 +239,12 @@ class Composer(QWidget):
         self.prompt.clear()
         for attachment in list(self._attachments):
             self.remove_attachment(attachment)
+
+    def append_text(self, text: str) -> None:
+        """Add `text` after what is typed (on a new line), keeping the draft."""
+        draft = self.prompt.toPlainText()
+        self.prompt.setPlainText(f"{draft.rstrip()}\n{text}" if draft.strip() else text)
+        self.prompt.moveCursor(self.prompt.textCursor().MoveOperation.End)
 
     def restore(self, text: str, attachments: list[Attachment]) -> None:
         """Put a question back (when it could not be sent)."""

@@ -17,7 +17,7 @@ _BRACKET_MATH = re.compile(r"\\\[(.+?)\\\]|\\\((.+?)\\\)", re.DOTALL)
 _CODE_SPLIT = re.compile(r"(```.*?(?:```|$)|`[^`\n]*`)", re.DOTALL)
 
 
-def _highlight(code: str, lang: str) -> str:
+def _highlight(code: str, lang: str, enabled: bool = True) -> str:
     from pygments import highlight
     from pygments.lexers import get_lexer_by_name
     from pygments.util import ClassNotFound
@@ -26,7 +26,7 @@ def _highlight(code: str, lang: str) -> str:
         lexer = get_lexer_by_name(lang) if lang else None
     except ClassNotFound:
         lexer = None
-    if lexer is None or len(code) > 200_000:
+    if lexer is None or not enabled or len(code) > 200_000:
         body = html.escape(code)
     else:
         body = highlight(code, lexer, _formatter()).strip()
@@ -51,7 +51,7 @@ def _render_table_open(renderer: Any, tokens: Any, idx: int, options: Any, env: 
 def _render_fence(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
     token = tokens[idx]
     lang = token.info.strip().split(maxsplit=1)[0] if token.info.strip() else ""
-    return _highlight(token.content, lang)
+    return _highlight(token.content, lang, enabled=not env.get("plain_code", False))
 
 
 @lru_cache(maxsize=1)
@@ -96,9 +96,10 @@ def prepare() -> None:
         get_lexer_by_name(name)
 
 
-def render_markdown(text: str) -> str:
-    """Markdown answer text → HTML for QTextBrowser."""
-    rendered: str = _markdown().render(_brackets_to_dollars(text))
+def render_markdown(text: str, *, highlight: bool = True) -> str:
+    """Markdown answer text → HTML for QTextBrowser; `highlight=False` leaves code uncoloured (cheap,
+    for the still-growing tail of a streaming answer, which is re-rendered many times)."""
+    rendered: str = _markdown().render(_brackets_to_dollars(text), {"plain_code": not highlight})
     return rendered
 
 

@@ -30,9 +30,17 @@ from desktop.ui.answer_view import MarkdownView
 _REASONING_MAX_HEIGHT = 260
 
 
+PREVIEW_SIZE = 192  # pixels of the cached preview every thumbnail is scaled from
+
+
+def prepare_previews(attachment: Attachment) -> None:
+    """Compute the preview the widgets show (CPU work: call from a worker thread)."""
+    attachment.thumbnail(PREVIEW_SIZE)
+
+
 def attachment_pixmap(attachment: Attachment, size: int) -> QPixmap:
-    """A thumbnail of an attachment, scaled to fit `size`×`size`."""
-    rgba = attachment.thumbnail(size * 2).convert("RGBA")
+    """A thumbnail of an attachment, scaled to fit `size`×`size` (from the cached preview)."""
+    rgba = attachment.thumbnail(PREVIEW_SIZE).convert("RGBA")
     qimage = QImage(rgba.tobytes(), rgba.width, rgba.height, rgba.width * 4, QImage.Format.Format_RGBA8888).copy()
     return QPixmap.fromImage(qimage).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                                             Qt.TransformationMode.SmoothTransformation)
@@ -195,8 +203,8 @@ class ReplyWidget(QFrame):
         self.error.setVisible(m.error is not None)
         self.details_button.setVisible(bool(m.error and m.error.detail))
         self.copy_button.setVisible(bool(m.text) and m.is_final)
-        self.retry_button.setVisible(self.is_last and m.is_final and m.state is not ReplyState.COMPLETE
-                                     and (m.error is None or m.error.retryable))
+        # Offered even after errors that retrying alone will not fix: the user may fix the key or model first.
+        self.retry_button.setVisible(self.is_last and m.is_final and m.state is not ReplyState.COMPLETE)
         self.status.setText(self._status_text())
 
     def _status_text(self) -> str:

@@ -9,6 +9,7 @@ import html
 import logging
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -39,6 +40,7 @@ from desktop.config.schema import SCHEMA, Setting
 from desktop.config.secrets import KeychainStatus
 from desktop.errors import UserFacingError
 from desktop.i18n import _
+from desktop.logsetup import register_secret
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import run_async
 
@@ -393,6 +395,8 @@ class EndpointsPage(QWidget):
             self._notifier.show_error(UserFacingError(str(exc)), self)
             return
         typed_key = self.api_key.text().strip()
+        if typed_key:
+            register_secret(typed_key)
         model = profile.model
 
         async def run() -> ConnectionReport:
@@ -406,7 +410,14 @@ class EndpointsPage(QWidget):
                                     on_error=self._test_failed)
         self._test_task.add_done_callback(self._test_ended)
 
+    def cancel_test(self) -> None:
+        """Stop a running connection test (the dialog is closing)."""
+        if self._test_task is not None and not self._test_task.done():
+            self._test_task.cancel()
+
     def _test_ended(self, task: asyncio.Task[ConnectionReport]) -> None:
+        if not shiboken6.isValid(self):
+            return
         self.test_button.setText(_("Test connection"))
         if task.cancelled():
             self.test_result.setText(_("Test cancelled."))
@@ -420,9 +431,10 @@ class EndpointsPage(QWidget):
             shown = ", ".join(html.escape(m) for m in report.models[:12]) or _("(none listed)")
             lines.append(_("✔ The server lists {n} model(s): {models}").format(n=len(report.models), models=shown))
             if report.models:
+                current = self.model.currentText()
                 self.model.clear()
                 self.model.addItems(report.models)
-                self.model.setCurrentText(self.form_profile().model or report.models[0])
+                self.model.setCurrentText(current or report.models[0])
         else:
             lines.append(_("✘ Listing models failed: {error}").format(error=html.escape(str(report.models_error))))
         if report.vision_ok:
@@ -454,6 +466,7 @@ class SettingsDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self._accept)
         buttons.rejected.connect(self.reject)
+        self.finished.connect(self.endpoints.cancel_test)
         layout.addWidget(buttons)
         self._notifier = notifier
 

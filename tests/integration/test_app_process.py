@@ -35,6 +35,10 @@ def app(x_display: desktop_env.XServer, tmp_path: Path) -> Iterator[AppProcess]:
 def test_second_launch_hands_its_command_to_the_first(app: AppProcess, x_display: desktop_env.XServer) -> None:
     app.wait_for("tray-shown")
     assert visible_chat_windows(x_display) == []
+    changed = app.cli("config", "set", "capture.scope", "all")
+    assert changed.returncode == 0 and "capture.scope" in changed.stdout
+    refused = app.cli("config", "set", "images.token_budget", "5")
+    assert refused.returncode == 2 and "between" in refused.stderr
     opened = app.cli("chat")
     assert opened.returncode == 0 and "Chat window opened" in opened.stdout
     wait_until(lambda: visible_chat_windows(x_display))
@@ -44,17 +48,28 @@ def test_second_launch_hands_its_command_to_the_first(app: AppProcess, x_display
     assert quitting.returncode == 0
     assert app.wait_exit() == 0
     assert app.cli("quit").stdout.strip() == "GLM-V Desktop is not running."
+    assert app.cli("config", "get", "capture.scope").stdout.strip() == '"all"', "the running app saved it"
+
+
+def app_windows(x: desktop_env.XServer) -> int:
+    """Visible top-level windows of the app (chat window, open menus)."""
+    return len(desktop_env.xdotool(x, "search", "--onlyvisible", "--class", "glmv-desktop").split())
+
+
+def open_tray_menu(x_display: desktop_env.XServer, icon: tuple[int, int, int, int]) -> None:
+    x, y, w, h = icon
+    before = app_windows(x_display)
+    desktop_env.xdotool(x_display, "mousemove", str(x + w // 2), str(y + h // 2), "click", "3")
+    wait_until(lambda: app_windows(x_display) > before)  # the menu's own window is mapped
+    time.sleep(0.2)  # and Qt has taken the keyboard grab that routes the keys below to it
 
 
 def test_tray_menu_opens_the_chat_and_quits(app: AppProcess, x_display: desktop_env.XServer) -> None:
     x, y, w, h = (int(v) for v in app.wait_for("tray-shown"))
-    time.sleep(0.3)  # trayer finishes embedding the icon
-    desktop_env.xdotool(x_display, "mousemove", str(x + w // 2), str(y + h // 2), "click", "3")
-    time.sleep(0.5)
+    open_tray_menu(x_display, (x, y, w, h))
     desktop_env.xdotool(x_display, "key", "Down", "Down", "Return")  # "Open chat" is the second item
     wait_until(lambda: visible_chat_windows(x_display))
-    desktop_env.xdotool(x_display, "mousemove", str(x + w // 2), str(y + h // 2), "click", "3")
-    time.sleep(0.5)
+    open_tray_menu(x_display, (x, y, w, h))
     desktop_env.xdotool(x_display, "key", "Up", "Return")  # "Quit" is the last item
     assert app.wait_exit() == 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+import psutil
 import pytest
 
 from desktop.chat import errors as e
@@ -154,7 +155,7 @@ def test_nothing_listening_is_unreachable() -> None:
 def test_cancel_stops_at_once_and_closes_the_connection(server: FakeOpenAIServer) -> None:
     server.set_scenario(VLLM_NEW.evolve(content=" ".join(["word"] * 400), tokens_per_second=40))
 
-    async def go() -> tuple[int, int, list[StreamEvent]]:
+    async def go() -> tuple[int, bool, list[StreamEvent]]:
         client = ChatClient()
         received = 0
 
@@ -164,19 +165,30 @@ def test_cancel_stops_at_once_and_closes_the_connection(server: FakeOpenAIServer
                 received += 1
 
         task = asyncio.create_task(consume())
-        await asyncio.sleep(0.5)
+        while received < 3:
+            await asyncio.sleep(0.01)
+        assert open_connections() == 1
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         at_cancel = received
-        await asyncio.sleep(0.5)  # a stream that kept going would keep counting
+        for _ in range(100):  # the socket is closed, not handed back to the pool half-read
+            if open_connections() == 0:
+                break
+            await asyncio.sleep(0.02)
+        closed = open_connections() == 0
         server.set_scenario(VLLM_NEW)
         after = [event async for event in client.stream_reply(endpoint(server), dict(BODY))]
         await client.aclose()
-        return at_cancel, received, after
+        return at_cancel, closed, after
 
-    at_cancel, later, after = asyncio.run(go())
-    assert 0 < at_cancel < 400 and later == at_cancel
+    def open_connections() -> int:
+        return sum(1 for c in psutil.Process().net_connections("tcp")
+                   if c.raddr and c.raddr.port == server.port and c.status == psutil.CONN_ESTABLISHED)
+
+    at_cancel, closed, after = asyncio.run(go())
+    assert 0 < at_cancel < 400, "stopped mid-stream"
+    assert closed, "cancelling closed the connection"
     assert isinstance(after[-1], Finished), "the client still works after a cancel"
 
 
@@ -191,3 +203,19 @@ def test_list_models(server: FakeOpenAIServer) -> None:
             await client.aclose()
 
     assert asyncio.run(go()) == ["glm-4.6v", "glm-4.5v"]
+
+
+@pytest.mark.parametrize(("reason", "kind"), [("sensitive", e.ContentRejected), ("abort", e.StreamInterrupted),
+                                              ("network_error", e.StreamInterrupted)])
+def test_abnormal_finish_reasons_are_errors_that_keep_the_partial_answer(
+        server: FakeOpenAIServer, reason: str, kind: type[e.ChatError]) -> None:
+    server.set_scenario(ZAI.evolve(reasoning="", content="Half of it", finish_reason=reason))
+    events, error = collect(server, Flavor.ZAI)
+    assert type(error) is kind
+    assert text_of(events)[1] == "Half of it"
+
+
+def test_malformed_chunk_is_a_protocol_error(server: FakeOpenAIServer) -> None:
+    server.set_scenario(Scenario(stream_error='{"choices": ["not an object"]}', stream_error_after_chunks=1))
+    _, error = collect(server)
+    assert isinstance(error, e.BadResponse) and "not an object" in error.detail

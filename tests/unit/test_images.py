@@ -63,3 +63,12 @@ def test_unreadable_file_says_what_to_do() -> None:
     with pytest.raises(ImageError) as info:
         open_image(b"%PDF-1.7 not an image")
     assert "PNG" in info.value.hint
+
+
+def test_exif_rotation_is_applied() -> None:
+    photo = Image.new("RGB", (40, 20), "red")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", exif=exif)
+    assert open_image(buffer.getvalue()).size == (20, 40)

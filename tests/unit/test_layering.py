@@ -24,13 +24,19 @@ LAYERS = [
 
 
 def imports_of(path: Path) -> set[str]:
+    """Absolute names of every module `path` imports (relative imports resolved)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = ["desktop", *path.relative_to(PACKAGE).parent.parts]
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                found.add(node.module or "")
+            else:
+                base = package[: len(package) - node.level + 1]
+                found.add(".".join([*base, *([node.module] if node.module else [])]))
     return found
 
 

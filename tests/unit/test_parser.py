@@ -127,4 +127,18 @@ def test_sse_decoder_handles_done_comments_and_multiline_data() -> None:
 
 def test_sse_decoder_without_space_after_colon() -> None:
     sse = SseDecoder()
-    assert sse.feed_line('data:{"x":2}') == '{"x":2}'
+    assert sse.feed_line('data:{"x":2}') is None
+    assert sse.feed_line("") == '{"x":2}'
+
+
+def test_a_box_marker_that_never_closes_releases_its_text() -> None:
+    text = "<|begin_of_box|>" + "word " * 120
+    parser = ReplyParser()
+    events = parser.feed_chunk(chunk(content=text))
+    assert fold(events)[1].startswith("word word"), "released while streaming, not held to the end"
+
+
+def test_chunks_of_the_wrong_shape_raise_value_error() -> None:
+    with pytest.raises(ValueError):
+        ReplyParser().feed_chunk({"choices": [{"delta": "text"}]})
+    assert ReplyParser().feed_chunk({"choices": [{"delta": {"content": 5, "reasoning": None}}]}) == []
