@@ -17,6 +17,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
 import pytest
@@ -67,28 +68,30 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 # -- the real desktop ----------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def x_display() -> desktop_env.XServer:
-    """The session's Xvfb display (the one Qt runs on)."""
-    x = _session.get("x")
-    if not isinstance(x, desktop_env.XServer):
-        message = f"no X display: {_session.get('x_error')}"
+T = TypeVar("T")
+
+
+def _started(key: str, kind: type[T], what: str) -> T:
+    """Something pytest_configure started, or a skip (a failure under GLMV_TEST_STRICT) saying why not."""
+    thing = _session.get(key)
+    if not isinstance(thing, kind):
+        message = f"no {what}: {_session.get(key + '_error')}"
         if desktop_env.STRICT:
             pytest.fail(message)
         pytest.skip(message)
-    return x
+    return thing
+
+
+@pytest.fixture(scope="session")
+def x_display() -> desktop_env.XServer:
+    """The session's Xvfb display (the one Qt runs on)."""
+    return _started("x", desktop_env.XServer, "X display")
 
 
 @pytest.fixture(scope="session")
 def session_bus() -> desktop_env.SessionBus:
     """The session's private D-Bus bus with an unlocked gnome-keyring."""
-    bus = _session.get("bus")
-    if not isinstance(bus, desktop_env.SessionBus):
-        message = f"no session bus / keyring: {_session.get('bus_error')}"
-        if desktop_env.STRICT:
-            pytest.fail(message)
-        pytest.skip(message)
-    return bus
+    return _started("bus", desktop_env.SessionBus, "session bus / keyring")
 
 
 @pytest.fixture(scope="session")

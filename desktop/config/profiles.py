@@ -55,7 +55,6 @@ class ServerTraits:
     streams_done: bool
     stream_usage: bool
     needs_key: bool
-    local: bool
     max_image_bytes: int | None = None
     max_image_side: int | None = None
     max_images: int | None = None
@@ -67,41 +66,41 @@ TRAITS: dict[Flavor, ServerTraits] = {
     Flavor.ZAI: ServerTraits(
         label=_("Z.ai (international)"), base_url="https://api.z.ai/api/paas/v4", models=_CLOUD_MODELS,
         thinking_switch=ThinkingSwitch.CLOUD, reasoning_fields=("reasoning_content",),
-        extra_fields=frozenset(), streams_done=True, stream_usage=False, needs_key=True, local=False,
+        extra_fields=frozenset(), streams_done=True, stream_usage=False, needs_key=True,
         max_image_bytes=5 * 1024 * 1024, max_image_side=6000, max_images=50,
     ),
     Flavor.BIGMODEL: ServerTraits(
         label=_("BigModel (China)"), base_url="https://open.bigmodel.cn/api/paas/v4", models=_CLOUD_MODELS,
         thinking_switch=ThinkingSwitch.CLOUD, reasoning_fields=("reasoning_content",),
-        extra_fields=frozenset(), streams_done=True, stream_usage=False, needs_key=True, local=False,
+        extra_fields=frozenset(), streams_done=True, stream_usage=False, needs_key=True,
         max_image_bytes=5 * 1024 * 1024, max_image_side=6000, max_images=50,
     ),
     Flavor.VLLM: ServerTraits(
         label=_("vLLM (local)"), base_url="http://127.0.0.1:8000/v1", models=("zai-org/GLM-4.6V-Flash",),
         thinking_switch=ThinkingSwitch.TEMPLATE_KWARGS, reasoning_fields=("reasoning", "reasoning_content"),
-        extra_fields=LOCAL_SAMPLING_FIELDS, streams_done=True, stream_usage=True, needs_key=False, local=True,
+        extra_fields=LOCAL_SAMPLING_FIELDS, streams_done=True, stream_usage=True, needs_key=False,
     ),
     Flavor.SGLANG: ServerTraits(
         label=_("SGLang (local)"), base_url="http://127.0.0.1:30000/v1", models=("zai-org/GLM-4.6V-Flash",),
         thinking_switch=ThinkingSwitch.TEMPLATE_KWARGS, reasoning_fields=("reasoning_content",),
-        extra_fields=LOCAL_SAMPLING_FIELDS, streams_done=True, stream_usage=True, needs_key=False, local=True,
+        extra_fields=LOCAL_SAMPLING_FIELDS, streams_done=True, stream_usage=True, needs_key=False,
     ),
     Flavor.LLAMACPP: ServerTraits(
         label=_("llama.cpp (local)"), base_url="http://127.0.0.1:8080/v1", models=("GLM-4.6V-Flash",),
         thinking_switch=ThinkingSwitch.TEMPLATE_KWARGS, reasoning_fields=("reasoning_content",),
         extra_fields=frozenset({"top_k", "repetition_penalty"}), streams_done=True, stream_usage=True,
-        needs_key=False, local=True,
+        needs_key=False,
     ),
     Flavor.TRANSFORMERS: ServerTraits(
         label=_("transformers serve (local)"), base_url="http://127.0.0.1:8000/v1", models=(),
         thinking_switch=ThinkingSwitch.TEMPLATE_KWARGS, reasoning_fields=("reasoning_content",),
         # Unknown fields are refused with HTTP 422, so nothing beyond the OpenAI schema is sent.
-        extra_fields=frozenset(), streams_done=False, stream_usage=False, needs_key=False, local=True,
+        extra_fields=frozenset(), streams_done=False, stream_usage=False, needs_key=False,
     ),
     Flavor.CUSTOM: ServerTraits(
         label=_("Custom OpenAI-compatible"), base_url="", models=(),
         thinking_switch=ThinkingSwitch.NONE, reasoning_fields=("reasoning_content", "reasoning"),
-        extra_fields=frozenset(), streams_done=True, stream_usage=False, needs_key=False, local=False,
+        extra_fields=frozenset(), streams_done=True, stream_usage=False, needs_key=False,
     ),
 }
 

@@ -144,15 +144,6 @@ def encode_for_model(
     return EncodedImage(data=data, mime=mime, width=width, height=height)
 
 
-def thumbnail_png(image: Image.Image, size: int) -> bytes:
-    """A small PNG preview for the composer's attachment strip."""
-    thumb = image.copy()
-    thumb.thumbnail((size, size))
-    buffer = io.BytesIO()
-    thumb.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 def lossless_png(image: Image.Image) -> bytes:
     """The original pixels as PNG, for keeping a capture (history, export)."""
     buffer = io.BytesIO()

@@ -6,6 +6,7 @@ view's repaint timer, never per delta.
 
 from __future__ import annotations
 
+import re
 import time
 
 from PySide6.QtCore import Qt, Signal
@@ -216,7 +217,7 @@ class ReplyWidget(QFrame):
             ReplyState.STOPPED: _("{model} · stopped — the partial answer is kept"),
             ReplyState.INTERRUPTED: _("{model} · interrupted — the partial answer is kept"),
             ReplyState.FAILED: _("{model} · failed"),
-        }[m.state].format(model=m.model)
+        }[m.state].format(model=short_model_name(m.model))
         if m.completion_tokens:
             state += " · " + _("{n} tokens").format(n=m.completion_tokens)
         if m.boxes:
@@ -234,6 +235,13 @@ class ReplyWidget(QFrame):
         box = QMessageBox(QMessageBox.Icon.Information, _("Error details"), self.message.error.message, parent=self)
         box.setDetailedText(self.message.error.detail)
         box.open()
+
+
+def short_model_name(model: str) -> str:
+    """A model id as a person reads it: `transformers serve` ids are folder paths; show the folder."""
+    if model.startswith(("/", "~")) or re.match(r"[A-Za-z]:[\\/]", model):
+        return re.split(r"[\\/]", model.rstrip("\\/"))[-1]
+    return model
 
 
 def _escape(text: str) -> str:

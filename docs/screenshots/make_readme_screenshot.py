@@ -27,6 +27,7 @@ OUT = Path(__file__).resolve().parent / "chat-tiny-model.png"
 def main() -> int:
     """Set the desktop up, ask, and save the screen."""
     work = Path(tempfile.mkdtemp(prefix="glmv-shot-"))
+    model_dir = work / "GLM-V-tiny"
     x = desktop_env.start_xvfb(1920, 1080)
     tray = desktop_env.start_tray(x)
     bus = desktop_env.start_session_bus(work / "data")
@@ -37,7 +38,7 @@ def main() -> int:
     assert viewer_process.stdout is not None
     viewer_process.stdout.readline()
     try:
-        with TinyGlmvServer(build_tiny_glmv(work / "model")) as server:
+        with TinyGlmvServer(build_tiny_glmv(model_dir)) as server:
             env = app_env(x, work, DBUS_SESSION_BUS_ADDRESS=bus.address)
             config = work / "config" / "glmv-desktop"
             config.mkdir(parents=True)

@@ -221,6 +221,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1-2 runs and short streams: check the runner works")
     parser.add_argument("--only", choices=["startup", "capture", "parser", "stall"], action="append")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results")
     args = parser.parse_args()
     quick = args.quick
     work = Path(tempfile.mkdtemp(prefix="glmv-bench-"))
@@ -242,8 +243,8 @@ def main() -> int:
         desktop.stop()
     report = table(figures)
     print(f"Machine: {machine()}\n\n{report}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / time.strftime("%Y%m%d-%H%M%S.json")
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out / time.strftime("%Y%m%d-%H%M%S.json")
     out.write_text(json.dumps({"machine": machine(), "quick": quick, "figures": [
         {"name": f.name, "unit": f.unit, "values": f.values, "median": statistics.median(f.values),
          "target": f.target, "note": f.note, "extra": f.extra} for f in figures]}, indent=2, ensure_ascii=False))

@@ -1,0 +1,24 @@
+"""The benchmark runner itself works (quick mode; the figures are not judged here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import desktop_env
+
+
+def test_quick_run_produces_every_figure(tmp_path: Path) -> None:
+    desktop_env.require("Xvfb", "trayer", "xdotool", "dbus-daemon", "gnome-keyring-daemon")
+    result = subprocess.run([sys.executable, "-m", "tests.bench.run", "--quick", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [written] = tmp_path.glob("*.json")
+    figures = {f["name"]: f for f in json.loads(written.read_text())["figures"]}
+    assert {name.split(",")[0] for name in figures} >= {
+        "Cold start → tray icon shown", "Idle RSS after start", "RSS after one full ask",
+        "Capture 1920×1080 → payload ready", "Parser throughput", "Worst UI stall"}
+    assert all(f["values"] and all(v > 0 for v in f["values"]) for f in figures.values())
+    assert "| Cold start → tray icon shown |" in result.stdout
