@@ -76,17 +76,20 @@ class MarkdownView(QWidget):
         self._layout.addWidget(self._tail)
         self._source = ""
         self._stable_len = 0
+        self._stable_source = ""
 
     def show_text(self, text: str) -> None:
         """Render `text`; if it extends what is shown, only the changed part is rendered."""
         if text == self._source:
             return
-        if not text.startswith(self._source[: self._stable_len]):
+        if not text.startswith(self._stable_source):
             self._reset()
-        stable = split_stable(text)
+        # The stable prefix always ends outside code fences and math blocks, so only the rest is scanned.
+        stable = self._stable_len + split_stable(text[self._stable_len:])
         if stable > self._stable_len:
             self._append_stable(text[self._stable_len:stable])
             self._stable_len = stable
+            self._stable_source = text[:stable]
         tail = text[stable:]
         if tail:
             # A code block still streaming is shown plain; it is highlighted once, when it closes.
@@ -104,6 +107,7 @@ class MarkdownView(QWidget):
         self._reset()
         self._append_stable(text)
         self._stable_len = len(text)
+        self._stable_source = text
         self._source = text
 
     def _append_stable(self, markdown: str) -> None:
@@ -125,6 +129,7 @@ class MarkdownView(QWidget):
         self._tail.clear()
         self._source = ""
         self._stable_len = 0
+        self._stable_source = ""
 
     def toPlainText(self) -> str:  # noqa: N802 - mirrors QTextEdit's name
         """The text as shown (tests and accessibility)."""
