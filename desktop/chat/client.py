@@ -7,7 +7,6 @@ docs/adr/003-httpx-instead-of-openai-sdk.md). Every failure becomes a typed `Cha
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
@@ -246,10 +245,3 @@ class ChatClient:
                               _("Check the endpoint URL: it should end with /v1 (or /api/paas/v4 for the cloud)."),
                               detail=response.text[:500]) from exc
 
-
-async def collect(stream: AsyncIterator[StreamEvent], timeout: float | None = None) -> list[StreamEvent]:
-    """Gather every event of a stream (tests and the connection check use this)."""
-    async def _run() -> list[StreamEvent]:
-        return [event async for event in stream]
-
-    return await asyncio.wait_for(_run(), timeout)

@@ -18,8 +18,6 @@ from desktop.i18n import _
 from desktop.media.images import (
     EncodedImage,
     encode_for_model,
-    estimate_image_tokens,
-    fit_to_budget,
     lossless_png,
     open_image,
 )
@@ -134,10 +132,6 @@ class Attachment:
                 self._thumbnails[size] = cached
         return cached
 
-    def estimated_tokens(self, token_budget: int, max_side: int | None = None) -> int:
-        """Image tokens this attachment will cost at the given budget."""
-        return estimate_image_tokens(*fit_to_budget(self.width, self.height, token_budget, max_side))
-
     def payload(self, token_budget: int, fmt: str, max_side: int | None = None,
                 max_bytes: int | None = None) -> EncodedImage:
         """The encoded, budget-sized image to send (cached per budget and format). CPU work: call off the UI thread."""
@@ -208,6 +202,6 @@ class Conversation:
         index = self.messages.index(reply)
         return self.messages[:index]
 
-    def last_question(self) -> Message | None:
-        """The most recent user message."""
-        return next((m for m in reversed(self.messages) if m.role is Role.USER), None)
+    def question_before(self, reply: Message) -> Message | None:
+        """The user message that `reply` answers."""
+        return next((m for m in reversed(self.context_before(reply)) if m.role is Role.USER), None)

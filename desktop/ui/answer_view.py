@@ -135,7 +135,3 @@ class MarkdownView(QWidget):
         """The text as shown (tests and accessibility)."""
         views = [*self._segments, self._tail]
         return "\n".join(v.toPlainText() for v in views if v.toPlainText())
-
-    def plain_markdown(self) -> str:
-        """The markdown source (for Copy)."""
-        return self._source

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from desktop.assistant.services import Services
 from desktop.capture.base import CaptureScope
 from desktop.chat.client import Endpoint
-from desktop.chat.conversation import Attachment, Conversation, Message, ReplyState, Role
+from desktop.chat.conversation import Attachment, Conversation, Message, ReplyState
 from desktop.chat.request import AskOptions
 from desktop.errors import UserFacingError
 from desktop.i18n import _
@@ -105,7 +105,6 @@ class ChatWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.conversation = Conversation()
         self._reply_task: asyncio.Task[None] | None = None
-        self._streaming_reply: Message | None = None
         self._pending_loads = 0
         self._background: set[asyncio.Task[object]] = set()
         self._restored: tuple[str, list[Attachment]] | None = None  # a failed question put back for editing
@@ -416,7 +415,6 @@ class ChatWindow(QMainWindow):
         assert profile is not None
         reply = self.conversation.start_reply(model=options.model, endpoint_id=profile.id, thinking=options.thinking)
         self.view.add_message(reply)
-        self._streaming_reply = reply
         self.composer.set_busy(True)
         task = asyncio.ensure_future(
             self.services.runner.run(self.conversation, reply, profile, options, self.view.mark_dirty))
@@ -427,7 +425,6 @@ class ChatWindow(QMainWindow):
         trace(f"reply-finished {reply.state.value}")
         if task is self._reply_task:
             self._reply_task = None
-            self._streaming_reply = None
             self.composer.set_busy(False)
             if reply.state is ReplyState.FAILED:
                 self._offer_question_again(reply)
@@ -439,8 +436,7 @@ class ChatWindow(QMainWindow):
 
     def _offer_question_again(self, reply: Message) -> None:
         """Nothing came back: put the question into an empty composer so it can be edited and resent."""
-        index = self.conversation.messages.index(reply)
-        question = next((m for m in reversed(self.conversation.messages[:index]) if m.role is Role.USER), None)
+        question = self.conversation.question_before(reply)
         if question is None or self.composer.text() or self.composer.attachments():
             return
         self.composer.restore(question.text, question.attachments)

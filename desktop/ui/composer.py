@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from desktop.chat.conversation import Attachment
 from desktop.config.schema import DEFAULT_IMAGE_TOKEN_BUDGET, MAX_IMAGE_TOKEN_BUDGET, MIN_IMAGE_TOKEN_BUDGET
 from desktop.i18n import _
-from desktop.media.images import fit_to_budget
+from desktop.media.images import estimate_image_tokens, fit_to_budget
 from desktop.ui.message_widgets import attachment_pixmap
 
 THUMB = 56
@@ -108,7 +108,7 @@ class AttachmentChip(QFrame):
         """Show the token cost and sent size at `budget`."""
         a = self.attachment
         w, h = fit_to_budget(a.width, a.height, budget, max_side)
-        tokens = a.estimated_tokens(budget, max_side)
+        tokens = estimate_image_tokens(w, h)
         self.tokens.setText(_("≈{n:,} tok").format(n=tokens))
         scaled = _("sent as {w}×{h}").format(w=w, h=h) if (w, h) != (a.width, a.height) else _("sent unscaled")
         self.setToolTip(_("{name}\n{w}×{h} px, {scaled}\n≈{n:,} image tokens at a budget of {budget:,}").format(

@@ -77,13 +77,6 @@ class ConversationView(QScrollArea):
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self._follow = True
 
-    def remove_message(self, message: Message) -> None:
-        """Remove the widget of `message`."""
-        widget = self._widgets.pop(message.id, None)
-        self._dirty.discard(message.id)
-        if widget is not None:
-            widget.deleteLater()
-
     def widget_for(self, message: Message) -> QuestionWidget | ReplyWidget | None:
         """The widget showing `message`."""
         return self._widgets.get(message.id)
