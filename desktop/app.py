@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
-from desktop import APP_ID, APP_NAME, __version__
+from desktop import APP_ID, APP_NAME, DESKTOP_ID, __version__
 from desktop.assistant.services import AppPaths, Services
 from desktop.hotkeys.instance import InstanceServer, instance_name, send_to_running
 from desktop.i18n import _
@@ -28,7 +28,10 @@ from desktop.ui.notifier import Notifier, install_exception_hooks
 from desktop.ui.operations import DeferredSave
 
 if TYPE_CHECKING:
+    from desktop.hotkeys.service import HotkeyService
+    from desktop.ui.capture_flow import CaptureFlow
     from desktop.ui.chat_window import ChatWindow
+    from desktop.ui.quick_ask import QuickAskHandover, QuickAskPopup
     from desktop.ui.settings_dialog import SettingsDialog
     from desktop.ui.tray import Tray
 
@@ -50,6 +53,10 @@ class AppController(QObject):
         self._on_quit = on_quit
         self._parser: argparse.ArgumentParser | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._capture: CaptureFlow | None = None
+        self._popup: QuickAskPopup | None = None
+        self.hotkeys: HotkeyService | None = None
+        self._stopped = False
 
     # -- start -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -61,6 +68,8 @@ class AppController(QObject):
 
             self.tray = Tray(scope_label(self.services.settings.get("capture.scope")), self)
             self.tray.ask_screen.connect(self.ask_screen)
+            self.tray.capture_requested.connect(lambda mode: self.capture(mode))
+            self.tray.quick_ask.connect(self.quick_ask)
             self.tray.open_chat.connect(self.open_chat)
             self.tray.open_settings.connect(self.open_settings)
             self.tray.quit_requested.connect(self.quit)
@@ -77,6 +86,8 @@ class AppController(QObject):
                                "hides it: run 'glmv-desktop chat' (or bind 'glmv-desktop ask --screen' to a key in "
                                "your desktop's keyboard settings) to bring it back, and 'glmv-desktop quit' to quit."))
             chat.bring_to_front()
+        # Grabbing keys talks to the window system: after the tray is up, not before.
+        QTimer.singleShot(0, self._start_hotkeys)
         if self.services.profiles.skipped:
             self.notifier.show_error(RuntimeError("; ".join(self.services.profiles.skipped)))
         if self.services.settings.recovered_from is not None:
@@ -112,6 +123,112 @@ class AppController(QObject):
 
             self.tray.set_scope_label(scope_label(str(value)))
 
+    # -- hotkeys and capture ---------------------------------------------------------------------------
+    def _start_hotkeys(self) -> None:
+        if self._stopped:
+            return
+        from desktop.hotkeys.service import HotkeyService
+
+        self.hotkeys = HotkeyService(self.services.settings, parent=self)
+        self.hotkeys.activated.connect(self._on_hotkey)
+        self.hotkeys.changed.connect(self._hotkeys_changed)
+        self.hotkeys.start()
+        trace(f"hotkeys-ready {self.hotkeys.backend_name or 'none'}")
+        if self.hotkeys.backend_name:
+            # A capture is now one key press away: open its connections while the app is idle.
+            QTimer.singleShot(300, self._warm_up_capture)
+        self._hotkeys_changed()
+        failed = [r for r in self.hotkeys.registrations() if not r.ok and r.status.value != "disabled"]
+        if failed:
+            from desktop.errors import UserFacingError
+
+            lines = "\n".join(_("{action} ({keys}): {reason}").format(
+                action=r.action.label, keys=r.shortcut or "—", reason=r.reason) for r in failed)
+            self.notifier.show_error(UserFacingError(
+                _("Some global hotkeys do not work on this desktop."),
+                _("Choose other combinations in Settings → Hotkeys, or bind the commands shown there in your "
+                  "desktop's keyboard settings."), detail=lines))
+
+    def status(self, json_output: bool = False) -> str:
+        """The hotkeys' and capture's state, for `glmv-desktop status` and doctor."""
+        import json
+
+        hotkeys = self.hotkeys
+        entries = [{"action": r.action.value, "label": r.action.label, "shortcut": r.shortcut,
+                    "status": r.status.value, "reason": r.reason, "advice": r.advice()}
+                   for r in (hotkeys.registrations() if hotkeys else [])]
+        backends = [(name, a.available, _("available") if a.available else a.reason, a.how_to_fix)
+                    for name, a in (hotkeys.report() if hotkeys else [])]
+        if json_output:
+            return json.dumps({"hotkey_backend": hotkeys.backend_name if hotkeys else "",
+                               "hotkey_backends": backends, "hotkeys": entries})
+        lines = [_("Global hotkeys through: {name}").format(name=(hotkeys.backend_name if hotkeys else "") or
+                                                            _("none"))]
+        for entry in entries:
+            state = entry["status"] if not entry["reason"] else f"{entry['status']}: {entry['reason']}"
+            lines.append(f"  {entry['label']}: {entry['shortcut'] or '—'} ({state})")
+        return "\n".join(lines)
+
+    def _warm_up_capture(self) -> None:
+        if not self._stopped:
+            self.capture_flow().warm_up()
+
+    def _hotkeys_changed(self) -> None:
+        if self.tray is not None and self.hotkeys is not None:
+            self.tray.set_hotkeys({r.action.value: r.shortcut for r in self.hotkeys.registrations() if r.ok})
+
+    def _on_hotkey(self, action: str) -> None:
+        trace(f"hotkey {action} {time.monotonic():.6f}")
+        if action == "quick_ask":
+            self.quick_ask()
+        else:
+            self.capture(action.removeprefix("capture_"))
+
+    def capture_flow(self) -> CaptureFlow:
+        """The capture controller, created on first use."""
+        if self._capture is None:
+            from desktop.ui.capture_flow import CaptureFlow
+
+            self._capture = CaptureFlow(self.services, self.notifier, hide_own_windows=self._hide_popup,
+                                        parent=self)
+            self._capture.captured.connect(self._on_captured)
+        return self._capture
+
+    def capture(self, mode: str) -> asyncio.Task[None] | None:
+        """Capture in `mode` (region, window, screen, all), then ask in the quick-ask popup."""
+        from desktop.ui.capture_flow import CaptureMode
+
+        return self.capture_flow().start(CaptureMode(mode))
+
+    def quick_ask_popup(self) -> QuickAskPopup:
+        """The quick-ask popup, created on first use."""
+        if self._popup is None:
+            from desktop.ui.quick_ask import QuickAskPopup
+
+            self._popup = QuickAskPopup(self.services, self.notifier)
+            self._popup.open_in_chat.connect(self._open_in_chat)
+        return self._popup
+
+    def quick_ask(self) -> None:
+        """Show the quick-ask popup (its last conversation, or an empty one)."""
+        self.quick_ask_popup().show_for(None, None)
+
+    def _hide_popup(self) -> bool:
+        """Before a capture: hide an unpinned quick-ask popup so it is not in the picture."""
+        popup = self._popup
+        if popup is not None and popup.isVisible() and not popup.pinned:
+            popup.hide()
+            return True
+        return False
+
+    def _on_captured(self, attachment: object, anchor: object) -> None:
+        self.quick_ask_popup().show_for(attachment, anchor)  # type: ignore[arg-type]
+
+    def _open_in_chat(self, handover: QuickAskHandover) -> None:
+        chat = self.chat_window()
+        chat.adopt_conversation(handover)
+        chat.bring_to_front()
+
     # -- windows ---------------------------------------------------------------------------------------
     def chat_window(self) -> ChatWindow:
         """The chat window, created on first use."""
@@ -135,7 +252,7 @@ class AppController(QObject):
         from desktop.ui.settings_dialog import SettingsDialog
 
         if self._settings is None:
-            self._settings = SettingsDialog(self.services, self.notifier)
+            self._settings = SettingsDialog(self.services, self.notifier, hotkeys=self.hotkeys)
             self._settings.profiles_changed.connect(self._profiles_changed)
             self._settings.finished.connect(self._settings_closed)
         self._settings.show()
@@ -153,18 +270,33 @@ class AppController(QObject):
         if self._chat is not None:
             self._chat.reload_endpoints()
 
-    def quit(self) -> None:
-        """Stop any reply, close connections, and end the app."""
+    def stop_activity(self) -> None:
+        """Stop replies and captures and release the global hotkeys (quitting, or a test ending)."""
+        self._stopped = True
         if self._chat is not None:
             self._chat.shutdown()
+        if self._popup is not None:
+            self._popup.shutdown()
+        if self._capture is not None:
+            self._capture.cancel()
+        if self.hotkeys is not None:
+            self.hotkeys.close()
+
+    def quit(self) -> None:
+        """Stop any reply, close connections, and end the app."""
+        self.stop_activity()
 
         async def shutdown() -> None:
+            trace("quitting")
             await self.services.client.aclose()
+            trace("connections-closed")
             if self.tray is not None:
                 self.tray.hide()
             if self._on_quit is not None:
                 self._on_quit()
-            self.app.quit()
+            # exit(), not quit(): Qt 6 turns quit() into closing every window first, and the chat
+            # window only hides when closed (the app lives in the tray), which cancels the quit.
+            self.app.exit(0)
 
         task = asyncio.ensure_future(shutdown())
         self._tasks.add(task)
@@ -195,6 +327,14 @@ class AppController(QObject):
         if command == "settings":
             self.open_settings()
             return _("Settings opened.")
+        if command == "status":
+            return self.status(json_output=args.json)
+        if command == "capture":
+            task = self.capture(args.mode)
+            return _("Capturing ({mode}).").format(mode=args.mode) if task else _("A capture is already under way.")
+        if command == "quick-ask":
+            self.quick_ask()
+            return _("Quick ask opened.")
         if command == "ask":
             task = asyncio.ensure_future(self._ask(args.text, args.screen, args.image, args.send))
             self._tasks.add(task)
@@ -232,7 +372,7 @@ class GlmvApplication(QApplication):
         self.setApplicationName(APP_ID)
         self.setApplicationDisplayName(APP_NAME)
         self.setApplicationVersion(__version__)
-        self.setDesktopFileName(APP_ID)
+        self.setDesktopFileName(DESKTOP_ID)
         self.setQuitOnLastWindowClosed(False)
         from desktop.ui.icons import app_icon
 

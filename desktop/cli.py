@@ -14,7 +14,8 @@ from pathlib import Path
 
 from desktop import __version__
 
-APP_COMMANDS = ("run", "ask", "chat", "settings", "quit")
+APP_COMMANDS = ("run", "ask", "capture", "quick-ask", "chat", "settings", "status", "quit")
+CAPTURE_MODES = ("region", "window", "screen", "all")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,8 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "or all monitors per the settings)")
     ask.add_argument("--image", action="append", default=[], type=Path, metavar="FILE", help="attach an image")
     ask.add_argument("--send", action="store_true", help="send at once instead of waiting for Enter")
+    capture = commands.add_parser("capture", help="capture the screen and ask about it in the quick-ask popup")
+    capture.add_argument("mode", choices=CAPTURE_MODES,
+                         help="region: select on a frozen screen; window: the window under the pointer; "
+                              "screen: the monitor under the pointer; all: every monitor")
+    commands.add_parser("quick-ask", help="open the quick-ask popup")
     commands.add_parser("chat", help="open the chat window")
     commands.add_parser("settings", help="open the settings")
+    status = commands.add_parser("status", help="what the running app's hotkeys and capture can do")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
     commands.add_parser("quit", help="quit the running app")
     commands.add_parser("doctor", help="check what works on this machine, and why not")
     config = commands.add_parser("config", help="show or change settings (the same ones as in the dialog)")
@@ -49,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
 def forwardable_argv(args: argparse.Namespace) -> list[str]:
     """The command as the running instance should see it (paths made absolute)."""
     argv = [args.command or "run"]
+    if args.command == "capture":
+        argv.append(args.mode)
+    if args.command == "status" and args.json:
+        argv.append("--json")
     if args.command == "ask":
         if args.screen:
             argv.append("--screen")

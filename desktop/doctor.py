@@ -1,7 +1,7 @@
 """`glmv-desktop doctor`: what works on this machine, per subsystem, and why not.
 
 Each line is a check with ✔ / ✘ / – (not applicable), what was found, and what to do. Later
-subsystems (hotkeys, local servers, documents) add their sections here.
+subsystems (local servers, documents) add their sections here.
 """
 
 from __future__ import annotations
@@ -68,6 +68,64 @@ def capture_checks() -> list[Check]:
     return checks
 
 
+def window_checks() -> list[Check]:
+    """Whether window capture (window under the pointer, Space+click in the overlay) works here."""
+    from desktop.capture.windows_default import default_window_lister
+
+    lister = default_window_lister()
+    status = lister.availability()
+    return [Check(status.available, _("window capture: {name}").format(name=lister.name),
+                  _("available") if status.available else status.reason, status.how_to_fix)]
+
+
+def _registration_check(action: str, label: str, shortcut: str, status: str, reason: str, advice: str) -> Check:
+    ok: bool | None = True if status == "registered" else (None if status == "disabled" else False)
+    found = {
+        "registered": _("{keys} works").format(keys=shortcut),
+        "disabled": _("off (no combination set)"),
+    }.get(status, _("{keys}: {status}: {reason}").format(keys=shortcut or "—", status=status, reason=reason))
+    return Check(ok, _("hotkey: {label}").format(label=label), found, advice)
+
+
+def hotkey_checks() -> list[Check]:
+    """The hotkey backends, and each hotkey's state: asked of the running app, else tried here."""
+    import json
+
+    from desktop.assistant.services import AppPaths
+    from desktop.hotkeys.instance import instance_name, send_to_running
+
+    paths = AppPaths.for_user()
+    reply = send_to_running(instance_name(paths.config), ["status", "--json"])
+    if reply is not None and reply.get("ok"):
+        data = json.loads(str(reply.get("message", "{}")))
+        checks = [Check(ok, _("hotkey backend: {name}").format(name=name), found, fix)
+                  for name, ok, found, fix in data.get("hotkey_backends", [])]
+        checks.append(Check(None, _("hotkeys"), _("asked the running app (backend in use: {name})").format(
+            name=data.get("hotkey_backend") or _("none"))))
+        checks += [_registration_check(**entry) for entry in data.get("hotkeys", [])]
+        return checks
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.config.settings import SettingsStore
+    from desktop.hotkeys.service import HotkeyService
+
+    existing = QApplication.instance()
+    _app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    service = HotkeyService(SettingsStore(paths.settings_file))
+    try:
+        service.start()
+        checks = [Check(status.available, _("hotkey backend: {name}").format(name=name),
+                        _("available") if status.available else status.reason, status.how_to_fix)
+                  for name, status in service.report()]
+        checks.append(Check(None, _("hotkeys"), _("GLM-V Desktop is not running: each combination was tried here "
+                                                  "and released")))
+        checks += [_registration_check(r.action.value, r.action.label, r.shortcut, r.status.value, r.reason,
+                                       r.advice()) for r in service.registrations()]
+    finally:
+        service.close()
+    return checks
+
+
 def keychain_checks() -> list[Check]:
     """The keyring backend and whether keys can be stored."""
     from desktop.config.secrets import SecretStore
@@ -125,7 +183,8 @@ def run_doctor(out: TextIO = sys.stdout) -> int:
     print(f"{platform.system()} {platform.release()}, Python {platform.python_version()}", file=out)
     sections = [
         (_("Display and tray"), display_checks),
-        (_("Screen capture"), capture_checks),
+        (_("Screen capture"), lambda: capture_checks() + window_checks()),
+        (_("Global hotkeys"), hotkey_checks),
         (_("Keychain"), keychain_checks),
         (_("Endpoints"), lambda: asyncio.run(_endpoint_checks())),
     ]

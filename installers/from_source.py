@@ -31,6 +31,8 @@ RUN_PACKAGES = [
 TEST_PACKAGES = RUN_PACKAGES + [
     "xvfb", "xauth", "x11-utils", "x11-xserver-utils", "xdotool", "trayer", "dbus", "dbus-x11",
     "gnome-keyring", "libsecret-tools", "procps", "fonts-noto-cjk",
+    # Two monitors in tests (Xvfb has one CRTC) and the capture benchmark's reference tool.
+    "xserver-xorg-core", "xserver-xorg-video-dummy", "flameshot",
 ]
 
 

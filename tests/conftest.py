@@ -13,6 +13,8 @@ import logging
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -21,8 +23,10 @@ from typing import TypeVar
 
 import psutil
 import pytest
+from PIL import Image
 
 from tests.support import desktop_env
+from tests.support.pictures import make_known_picture
 
 _session: dict[str, object] = {}
 
@@ -252,3 +256,16 @@ def no_leftovers(request: pytest.FixtureRequest) -> Iterator[None]:
         problems.append("threads left running: " + ", ".join(threads))
     if problems:
         pytest.fail("; ".join(problems))
+
+
+@pytest.fixture
+def known_picture(x_display: desktop_env.XServer, tmp_path: Path) -> Iterator[Image.Image]:
+    path = tmp_path / "known.png"
+    picture = make_known_picture(path, x_display.width, x_display.height)
+    viewer = subprocess.Popen([sys.executable, "-m", "tests.support.show_picture", str(path)], env=x_display.env(),
+                              stdout=subprocess.PIPE, text=True)
+    assert viewer.stdout is not None and viewer.stdout.readline().strip() == "shown"
+    yield picture
+    viewer.terminate()
+    viewer.wait(10)
+    viewer.stdout.close()

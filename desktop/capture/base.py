@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
+from desktop.availability import Availability
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 
@@ -26,26 +27,46 @@ class CaptureScope(StrEnum):
 
 
 @dataclass(frozen=True)
-class Monitor:
-    """A monitor's rectangle in the desktop's physical pixels."""
+class Rect:
+    """A rectangle in the desktop's physical pixels (a monitor, a window, a selected region)."""
 
     left: int
     top: int
     width: int
     height: int
 
+    @property
+    def right(self) -> int:
+        """One past the last column."""
+        return self.left + self.width
+
+    @property
+    def bottom(self) -> int:
+        """One past the last row."""
+        return self.top + self.height
+
     def contains(self, x: int, y: int) -> bool:
-        """True if the physical pixel (x, y) lies on this monitor."""
-        return self.left <= x < self.left + self.width and self.top <= y < self.top + self.height
+        """True if the physical pixel (x, y) lies inside."""
+        return self.left <= x < self.right and self.top <= y < self.bottom
+
+    def intersection(self, other: Rect) -> Rect | None:
+        """The overlap of the two rectangles, or None if they do not overlap."""
+        left, top = max(self.left, other.left), max(self.top, other.top)
+        right, bottom = min(self.right, other.right), min(self.bottom, other.bottom)
+        if right <= left or bottom <= top:
+            return None
+        return Rect(left, top, right - left, bottom - top)
+
+    @staticmethod
+    def union(rects: list[Rect]) -> Rect:
+        """The smallest rectangle holding all of `rects` (which must not be empty)."""
+        left, top = min(r.left for r in rects), min(r.top for r in rects)
+        right, bottom = max(r.right for r in rects), max(r.bottom for r in rects)
+        return Rect(left, top, right - left, bottom - top)
 
 
-@dataclass(frozen=True)
-class Availability:
-    """Whether a handler works here; if not, why, and what the user can do."""
-
-    available: bool
-    reason: str = ""
-    how_to_fix: str = ""
+# A monitor is a rectangle of the desktop; the name says which kind of rectangle a field holds.
+Monitor = Rect
 
 
 @dataclass(frozen=True)
@@ -78,6 +99,14 @@ class CaptureHandler(Protocol):
         """Capture the chosen scope; `pointer` is in physical pixels. CPU/IO work: call off the UI thread."""
         ...
 
+    def grab_monitors(self) -> list[Screenshot]:
+        """Every monitor at once, each at its native resolution, for the frozen region overlay.
+
+        A handler that can only take one picture of the whole desktop (the Wayland portal) returns
+        one Screenshot whose `monitor` is the desktop's bounding rectangle.
+        """
+        ...
+
 
 class CaptureChain:
     """The ordered handlers; the first available one captures."""
@@ -103,9 +132,46 @@ class CaptureChain:
         """Capture with the first available handler."""
         return self.active().grab(scope, pointer)
 
+    def grab_monitors(self) -> list[Screenshot]:
+        """Every monitor with the first available handler."""
+        return self.active().grab_monitors()
+
+
+def crop(shots: list[Screenshot], rect: Rect) -> Image.Image:
+    """The pixels of `rect` (desktop physical pixels) cut from the monitors' pictures, exactly.
+
+    A rectangle that spans monitors is put together from each; any part outside every monitor
+    (between monitors of different sizes) is black.
+    """
+    from PIL import Image
+
+    pieces = [(shot, part) for shot in shots if (part := shot.monitor.intersection(rect)) is not None]
+    if len(pieces) == 1 and pieces[0][1] == rect:
+        shot = pieces[0][0]
+        box = (rect.left - shot.monitor.left, rect.top - shot.monitor.top,
+               rect.right - shot.monitor.left, rect.bottom - shot.monitor.top)
+        return shot.image.crop(box)
+    canvas = Image.new("RGB", (rect.width, rect.height))
+    for shot, part in pieces:
+        box = (part.left - shot.monitor.left, part.top - shot.monitor.top,
+               part.right - shot.monitor.left, part.bottom - shot.monitor.top)
+        canvas.paste(shot.image.crop(box), (part.left - rect.left, part.top - rect.top))
+    return canvas
+
 
 def default_chain() -> CaptureChain:
     """The handlers for this platform, best first."""
+    import os
+    import sys
+
     from desktop.capture.mss_handler import MssCapture
 
-    return CaptureChain([MssCapture()])
+    if not sys.platform.startswith("linux"):
+        return CaptureChain([MssCapture()])
+    from desktop.capture.portal import PortalCapture
+
+    if os.environ.get("XDG_SESSION_TYPE") == "wayland" or (
+            os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY")):
+        return CaptureChain([PortalCapture(), MssCapture()])
+    # On X11 mss reads the screen directly; the portal is the fallback (e.g. a locked-down X server).
+    return CaptureChain([MssCapture(), PortalCapture()])

@@ -10,7 +10,8 @@ import sys
 import threading
 from typing import Any
 
-from desktop.capture.base import Availability, CaptureError, CaptureScope, Monitor, Screenshot
+from desktop.availability import Availability
+from desktop.capture.base import CaptureError, CaptureScope, Monitor, Screenshot
 from desktop.i18n import _
 from desktop.media.images import from_bgra
 
@@ -39,11 +40,17 @@ class MssCapture:
                 os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY")
             ):
                 return Availability(False, _("mss cannot capture a Wayland session."),
-                                    _("Screen capture through the desktop portal is coming; until then log in "
-                                      "with an X11 session."))
+                                    _("The desktop portal captures instead; if it is missing, install "
+                                      "xdg-desktop-portal and your desktop's portal backend."))
             if not os.environ.get("DISPLAY"):
                 return Availability(False, _("There is no X display (DISPLAY is not set)."),
                                     _("Run the app inside a graphical session."))
+        if sys.platform == "darwin":
+            from desktop.capture.macos_permission import screen_recording_access
+
+            permission = screen_recording_access()
+            if not permission.available:
+                return permission
         try:
             self._mss()
         except Exception as exc:  # noqa: BLE001 - any failure to open the display is "not available"
@@ -73,6 +80,19 @@ class MssCapture:
         except Exception as exc:
             raise CaptureError(_("The screen could not be captured: {error}").format(error=exc),
                                _("Run 'glmv-desktop doctor' to see what capture needs on this desktop.")) from exc
+        return self._screenshot(region, shot)
+
+    def grab_monitors(self) -> list[Screenshot]:
+        """Each monitor separately, at its native resolution."""
+        grabber = self._mss()
+        regions = grabber.monitors[1:] or grabber.monitors[:1]
+        try:
+            return [self._screenshot(region, grabber.grab(region)) for region in regions]
+        except Exception as exc:
+            raise CaptureError(_("The screen could not be captured: {error}").format(error=exc),
+                               _("Run 'glmv-desktop doctor' to see what capture needs on this desktop.")) from exc
+
+    def _screenshot(self, region: dict[str, int], shot: Any) -> Screenshot:
         monitor = Monitor(region["left"], region["top"], region["width"], region["height"])
         image = from_bgra(bytes(shot.bgra), shot.width, shot.height)
         return Screenshot(image=image, monitor=monitor, handler=self.name)

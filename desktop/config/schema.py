@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from desktop.config.shortcuts import Shortcut
 from desktop.i18n import _
 
 SCHEMA_VERSION = 1
@@ -37,6 +38,7 @@ class Setting:
     maximum: float | None = None
     nullable: bool = False
     advanced: bool = False
+    kind: str = ""  # a finer meaning of a str setting: "shortcut" (a key combination, empty = none)
 
     def coerce(self, value: Any) -> Any:
         """Return `value` converted to this setting's type, or raise ValueError saying why."""
@@ -71,6 +73,8 @@ class Setting:
         if self.type is str:
             if not isinstance(value, str):
                 raise ValueError(_("{key} must be text.").format(key=self.key))
+            if self.kind == "shortcut":
+                return Shortcut.parse(value).portable() if value.strip() else ""
             if self.choices and value not in {c for c, _label in self.choices}:
                 allowed = ", ".join(c for c, _label in self.choices)
                 raise ValueError(_("{key} must be one of: {allowed}.").format(key=self.key, allowed=allowed))
@@ -124,6 +128,18 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("network.read_timeout", float, 120.0, _("Read timeout (s)"),
             _("How long a server may stay silent mid-answer before the answer is marked interrupted."),
             minimum=5.0, maximum=3600.0),
+    *(Setting(f"hotkeys.{action}", str, default, label,
+              _("Global key combination, pressed in any program; empty turns it off. If another program holds it, "
+                "Settings → Hotkeys says so."), kind="shortcut")
+      for action, default, label in (
+          ("capture_region", "Ctrl+Alt+Shift+S", _("Hotkey: capture a region")),
+          ("capture_window", "Ctrl+Alt+Shift+W", _("Hotkey: capture the window under the pointer")),
+          ("capture_screen", "Ctrl+Alt+Shift+F", _("Hotkey: capture the screen under the pointer")),
+          ("capture_all", "Ctrl+Alt+Shift+D", _("Hotkey: capture all monitors")),
+          ("quick_ask", "Ctrl+Alt+Shift+Q", _("Hotkey: quick ask")),
+      )),
+    Setting("quick_ask.history", list, [], _("Quick-ask history"),
+            _("The last questions typed in the quick-ask popup (Up and Down recall them)."), advanced=True),
     Setting("ui.reasoning_expanded", bool, False, _("Show reasoning unfolded"),
             _("Open the reasoning panel of each answer by default.")),
 )

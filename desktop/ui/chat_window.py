@@ -11,15 +11,13 @@ import asyncio
 import gc
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
 from PySide6.QtGui import (
     QCloseEvent,
-    QCursor,
     QDragEnterEvent,
     QDropEvent,
-    QGuiApplication,
     QImage,
     QKeySequence,
     QShortcut,
@@ -45,6 +43,7 @@ from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.logsetup import trace
 from desktop.media.images import ImageError
+from desktop.ui.capture_flow import physical_pointer
 from desktop.ui.composer import Composer, images_from_mime
 from desktop.ui.conversation_view import ConversationView
 from desktop.ui.icons import app_icon
@@ -53,6 +52,9 @@ from desktop.ui.message_widgets import prepare_previews
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import run_async
 from desktop.ui.tray import scope_label
+
+if TYPE_CHECKING:
+    from desktop.ui.quick_ask import QuickAskHandover
 
 log = logging.getLogger(__name__)
 
@@ -382,8 +384,8 @@ class ChatWindow(QMainWindow):
 
     @property
     def busy(self) -> bool:
-        """True while a reply is streaming."""
-        return self._reply_task is not None and not self._reply_task.done()
+        """True while a reply is streaming (until its end has been shown: Stop back to Send)."""
+        return self._reply_task is not None
 
     def send(self) -> None:
         """Send the composer's question (text and/or attachments)."""
@@ -421,7 +423,32 @@ class ChatWindow(QMainWindow):
         self._reply_task = task
         task.add_done_callback(lambda t: self._reply_finished(t, reply))
 
+    def adopt_conversation(self, handover: QuickAskHandover) -> None:
+        """Continue a conversation begun in the quick-ask popup: show it, keep a reply that is still
+        streaming (Stop works on it), and add the popup's unsent text and picture to the draft here."""
+        if handover.conversation.messages:
+            self.stop()  # this window's own reply belongs to the conversation being replaced (as with New chat)
+            self._restored = None
+            self.conversation = handover.conversation
+            self.view.show_conversation(self.conversation)
+            task, reply, relay = handover.task, handover.reply, handover.relay
+            if task is not None and reply is not None and relay is not None:
+                # Adopted even if it has just ended: the callback then runs at once and settles it here.
+                relay.retarget(self.view.mark_dirty)
+                self._reply_task = task
+                self.composer.set_busy(True)
+                task.add_done_callback(lambda t: self._reply_finished(t, reply))
+            self.view.flush()
+        if handover.draft:
+            self.composer.append_text(handover.draft)  # after what was typed here, never instead of it
+        for attachment in handover.attachments:
+            self.composer.add_attachment(attachment)
+
     def _reply_finished(self, task: asyncio.Task[None], reply: Message) -> None:
+        if task.cancelled() and not reply.is_final:
+            # Stopped before the runner's first step: nothing else gives the reply its final state.
+            reply.state = ReplyState.STOPPED
+            self.view.mark_dirty(reply)
         trace(f"reply-finished {reply.state.value}")
         if task is self._reply_task:
             self._reply_task = None
@@ -483,16 +510,3 @@ class ChatWindow(QMainWindow):
         """Closing hides the window; the app lives on in the tray (Quit ends it)."""
         event.ignore()
         self.hide()
-
-
-def physical_pointer() -> tuple[int, int] | None:
-    """The mouse pointer in the desktop's physical pixels (what capture handlers use)."""
-    pos = QCursor.pos()
-    screen = QGuiApplication.screenAt(pos)
-    if screen is None:
-        return None
-    ratio = screen.devicePixelRatio()
-    origin = screen.geometry().topLeft()
-    return (round(origin.x() + (pos.x() - origin.x()) * ratio), round(origin.y() + (pos.y() - origin.y()) * ratio))
-
-

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shiboken6
 from PySide6.QtCore import Qt, Signal
@@ -41,8 +41,12 @@ from desktop.config.secrets import KeychainStatus
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.logsetup import register_secret
+from desktop.ui.hotkeys_page import HotkeysPage
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import run_async
+
+if TYPE_CHECKING:
+    from desktop.hotkeys.service import HotkeyService
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +116,7 @@ class GeneralPage(QWidget):
         body = QWidget()
         form = QFormLayout(body)
         for setting in SCHEMA:
-            if setting.type is list or setting.key.startswith("endpoint."):
+            if setting.type is list or setting.key.startswith("endpoint.") or setting.kind == "shortcut":
                 continue
             editor = setting_editor(setting, services.settings.get(setting.key))
             label = QLabel(setting.label)
@@ -450,7 +454,8 @@ class SettingsDialog(QDialog):
 
     profiles_changed = Signal()
 
-    def __init__(self, services: Services, notifier: Notifier, parent: QWidget | None = None) -> None:
+    def __init__(self, services: Services, notifier: Notifier, parent: QWidget | None = None, *,
+                 hotkeys: HotkeyService | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("settings_dialog")
         self.setWindowTitle(_("GLM-V Desktop — Settings"))
@@ -462,6 +467,8 @@ class SettingsDialog(QDialog):
         self.general = GeneralPage(services)
         self.tabs.addTab(self.endpoints, _("Endpoints"))
         self.tabs.addTab(self.general, _("General"))
+        self.hotkeys = HotkeysPage(services, notifier, hotkeys)
+        self.tabs.addTab(self.hotkeys, _("Hotkeys && capture"))
         layout.addWidget(self.tabs)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self._accept)
@@ -473,6 +480,7 @@ class SettingsDialog(QDialog):
     def _accept(self) -> None:
         try:
             self.general.apply()
+            self.hotkeys.apply()
         except ValueError as exc:
             self._notifier.show_error(UserFacingError(str(exc)), self)
             return

@@ -24,6 +24,8 @@ class Tray(QObject):
     """The tray icon; a left click opens the chat, the menu offers the main actions."""
 
     ask_screen = Signal()
+    capture_requested = Signal(str)  # a CaptureMode value
+    quick_ask = Signal()
     open_chat = Signal()
     open_settings = Signal()
     quit_requested = Signal()
@@ -35,6 +37,19 @@ class Tray(QObject):
         self.icon.setToolTip(_("GLM-V Desktop"))
         self.menu = QMenu()
         self.menu.setObjectName("tray_menu")
+        self.capture_actions: dict[str, QAction] = {}
+        for mode, text in (("region", _("Capture a region…")), ("window", _("Capture the window under the pointer")),
+                           ("screen", _("Capture the screen under the pointer")),
+                           ("all", _("Capture all monitors"))):
+            action = QAction(text, self.menu)
+            action.setObjectName(f"capture_{mode}")
+            action.setData(text)
+            action.triggered.connect(lambda _checked=False, m=mode: self.capture_requested.emit(m))
+            self.menu.addAction(action)
+            self.capture_actions[mode] = action
+        self.quick_ask_action = self._action("quick_ask", _("Quick ask"), self.quick_ask)
+        self.quick_ask_action.setData(_("Quick ask"))
+        self.menu.addSeparator()
         self.ask_action = self._action("ask_screen", _("Ask about my screen"), self.ask_screen)
         self.chat_action = self._action("open_chat", _("Open chat"), self.open_chat)
         self.menu.addSeparator()
@@ -57,6 +72,12 @@ class Tray(QObject):
         self.ask_action.setToolTip(scope_label)
         self.ask_action.setStatusTip(scope_label)
         self.ask_action.setText(_("Ask about my screen ({scope})").format(scope=scope_label))
+
+    def set_hotkeys(self, shortcuts: dict[str, str]) -> None:
+        """Show each action's working global hotkey beside it (`shortcuts`: object name → text, "" for none)."""
+        for action in [*self.capture_actions.values(), self.quick_ask_action]:
+            keys = shortcuts.get(action.objectName(), "")
+            action.setText(f"{action.data()}\t{keys}" if keys else str(action.data()))
 
     def show(self) -> None:
         """Show the icon."""

@@ -15,6 +15,7 @@ from desktop.assistant.services import AppPaths, Services
 from desktop.config.profiles import Flavor
 from desktop.config.schema import SCHEMA
 from desktop.config.secrets import SecretStore
+from desktop.hotkeys.base import HotkeyAction
 from desktop.ui.notifier import Notifier
 from desktop.ui.settings_dialog import SettingsDialog
 from tests.support.fake_openai_server import FakeOpenAIServer, Scenario
@@ -109,8 +110,12 @@ def test_without_a_keychain_the_key_is_never_written(qtbot: Any, app_paths: AppP
 def test_general_page_is_generated_from_the_schema(qtbot: Any, services: Services) -> None:
     dialog = make_dialog(qtbot, services)
     shown = set(dialog.general.editors)
-    expected = {s.key for s in SCHEMA if s.type is not list and not s.key.startswith("endpoint.")}
+    expected = {s.key for s in SCHEMA if s.type is not list and not s.key.startswith("endpoint.")
+                and s.kind != "shortcut"}
     assert shown == expected
+    # key combinations have their own page with recorders
+    assert set(dialog.hotkeys.recorders) == {a for a in HotkeyAction}
+    assert {f"hotkeys.{a.value}" for a in dialog.hotkeys.recorders} == {s.key for s in SCHEMA if s.kind == "shortcut"}
     budget = dialog.general.editors["images.token_budget"]
     assert isinstance(budget, QSpinBox) and budget.maximum() == 7500
     budget.setValue(1800)

@@ -67,7 +67,8 @@ def open_tray_menu(x_display: desktop_env.XServer, icon: tuple[int, int, int, in
 def test_tray_menu_opens_the_chat_and_quits(app: AppProcess, x_display: desktop_env.XServer) -> None:
     x, y, w, h = (int(v) for v in app.wait_for("tray-shown"))
     open_tray_menu(x_display, (x, y, w, h))
-    desktop_env.xdotool(x_display, "key", "Down", "Down", "Return")  # "Open chat" is the second item
+    # "Open chat" is the seventh item: four capture modes, Quick ask, Ask about my screen, Open chat.
+    desktop_env.xdotool(x_display, "key", *["Down"] * 7, "Return")
     wait_until(lambda: visible_chat_windows(x_display))
     open_tray_menu(x_display, (x, y, w, h))
     desktop_env.xdotool(x_display, "key", "Up", "Return")  # "Quit" is the last item

@@ -12,13 +12,11 @@ import asyncio
 import base64
 import io
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 from PySide6.QtCore import Qt
 
 from desktop.app import AppController
@@ -29,34 +27,6 @@ from desktop.ui.message_widgets import ReplyWidget
 from desktop.ui.notifier import Notifier
 from tests.support import desktop_env
 from tests.support.fake_openai_server import VLLM_NEW, FakeOpenAIServer
-
-
-def make_known_picture(path: Path, width: int, height: int) -> Image.Image:
-    """A picture no screen shows by chance: colour bands, a grid and labelled blocks."""
-    image = Image.new("RGB", (width, height), (250, 250, 245))
-    draw = ImageDraw.Draw(image)
-    for i, colour in enumerate([(220, 40, 40), (40, 160, 60), (40, 80, 220), (240, 200, 30)]):
-        draw.rectangle((i * width // 4, height // 3, (i + 1) * width // 4 - 1, 2 * height // 3), fill=colour)
-    for x in range(0, width, 37):
-        draw.line((x, 0, x, height), fill=(120, 120, 120))
-    for y in range(0, height, 29):
-        draw.line((0, y, width, y), fill=(150, 150, 150))
-    draw.text((100, 100), "GLM-V end-to-end test picture 42", fill=(0, 0, 0))
-    image.save(path)
-    return image
-
-
-@pytest.fixture
-def known_picture(x_display: desktop_env.XServer, tmp_path: Path) -> Iterator[Image.Image]:
-    path = tmp_path / "known.png"
-    picture = make_known_picture(path, x_display.width, x_display.height)
-    viewer = subprocess.Popen([sys.executable, "-m", "tests.support.show_picture", str(path)], env=x_display.env(),
-                              stdout=subprocess.PIPE, text=True)
-    assert viewer.stdout is not None and viewer.stdout.readline().strip() == "shown"
-    yield picture
-    viewer.terminate()
-    viewer.wait(10)
-    viewer.stdout.close()
 
 
 @pytest.fixture
@@ -71,9 +41,9 @@ def controller(qtbot: Any, qapp: Any, qt_loop: asyncio.AbstractEventLoop, app_pa
     qtbot.waitUntil(lambda: app.tray is not None and app.tray.icon.geometry() != unembedded
                     and app.tray.icon.geometry().x() > x_display.width // 2, timeout=10000)
     yield app
+    app.stop_activity()  # releases the global hotkeys it grabbed on the shared display
     chat = app._chat  # noqa: SLF001
     if chat is not None:
-        chat.shutdown()
         qtbot.waitUntil(lambda: not chat.busy, timeout=5000)
         chat.deleteLater()
     app.tray.hide()
@@ -94,9 +64,11 @@ def ask_about_screen_from_tray(qtbot: Any, app: AppController, x: desktop_env.XS
     geometry = app.tray.icon.geometry()
     xdotool(qtbot, x, "mousemove", str(geometry.center().x()), str(geometry.center().y()), "click", "3")
     qtbot.waitUntil(app.tray.menu.isVisible, timeout=5000)
-    # The menu's first item is "Ask about my screen (monitor under the pointer)".
-    assert app.tray.menu.actions()[0].objectName() == "ask_screen"
-    xdotool(qtbot, x, "key", "Down", "Return")
+    # After the four capture modes and Quick ask comes "Ask about my screen (monitor under the pointer)".
+    items = [a for a in app.tray.menu.actions() if not a.isSeparator()]
+    position = next(i for i, a in enumerate(items) if a.objectName() == "ask_screen")
+    assert position == 5
+    xdotool(qtbot, x, "key", *["Down"] * (position + 1), "Return")
     qtbot.waitUntil(lambda: app._chat is not None and len(app._chat.composer.attachments()) == 1,  # noqa: SLF001
                     timeout=15000)
 

@@ -68,7 +68,16 @@ class AppProcess:
 
     def wait_exit(self, timeout: float = 20) -> int:
         """Wait for the app to end; returns its exit status."""
-        code = self.process.wait(timeout)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            import shutil
+            if shutil.which("py-spy") or Path(sys.executable).with_name("py-spy").exists():
+                dump = subprocess.run([str(Path(sys.executable).with_name("py-spy")), "dump", "--pid",
+                                       str(self.process.pid)], capture_output=True, text=True, check=False)
+                self.errors.append(dump.stdout + dump.stderr)
+            tail = "\n".join([*self.output[-15:], "--- stderr ---", *self.errors[-30:]])
+            raise AssertionError(f"the app did not exit within {timeout} s; its last output:\n{tail}") from None
         self._close_pipes()
         return code
 

@@ -137,10 +137,33 @@ class SessionBus:
             self.bus.stdout.close()
 
 
+_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <keep_umask/>
+  <listen>unix:tmpdir=/tmp</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>{services}</servicedir>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+
 def start_session_bus(home: Path) -> SessionBus:
     """Start dbus-daemon and an unlocked gnome-keyring-daemon whose files live under `home`."""
     require("dbus-daemon", "gnome-keyring-daemon")
-    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+    # No activatable services: a call to the desktop portal (or anything else not started here)
+    # must fail fast, not start the system's real xdg-desktop-portal on the test bus.
+    services = home / "dbus-services"
+    services.mkdir(parents=True, exist_ok=True)
+    config = home / "session-bus.conf"
+    config.write_text(_BUS_CONFIG.format(services=services), encoding="utf-8")
+    bus = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
     assert bus.stdout is not None
     address = bus.stdout.readline().decode().strip()

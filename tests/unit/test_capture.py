@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.capture.base import Availability, CaptureChain, CaptureError, CaptureScope, Monitor, Screenshot
+from desktop.availability import Availability
+from desktop.capture.base import CaptureChain, CaptureError, CaptureScope, Monitor, Screenshot
 from desktop.capture.mss_handler import MssCapture
 
 
