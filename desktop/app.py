@@ -57,6 +57,7 @@ class AppController(QObject):
         self._popup: QuickAskPopup | None = None
         self.hotkeys: HotkeyService | None = None
         self._stopped = False
+        self._hotkeys_reported = False
 
     # -- start -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -138,7 +139,14 @@ class AppController(QObject):
             # A capture is now one key press away: open its connections while the app is idle.
             QTimer.singleShot(300, self._warm_up_capture)
         self._hotkeys_changed()
-        failed = [r for r in self.hotkeys.registrations() if not r.ok and r.status.value != "disabled"]
+
+    def _report_failed_hotkeys(self) -> None:
+        """Once the backend has answered for every hotkey: say which do not work, once per start."""
+        hotkeys = self.hotkeys
+        if hotkeys is None or hotkeys.pending or self._hotkeys_reported:
+            return
+        self._hotkeys_reported = True
+        failed = [r for r in hotkeys.registrations() if not r.ok and r.status.value != "disabled"]
         if failed:
             from desktop.errors import UserFacingError
 
@@ -146,7 +154,7 @@ class AppController(QObject):
                 action=r.action.label, keys=r.shortcut or "—", reason=r.reason) for r in failed)
             self.notifier.show_error(UserFacingError(
                 _("Some global hotkeys do not work on this desktop."),
-                _("Choose other combinations in Settings → Hotkeys, or bind the commands shown there in your "
+                _("Choose other combinations in Settings → Hotkeys & capture, or bind the commands shown there in your "
                   "desktop's keyboard settings."), detail=lines))
 
     def status(self, json_output: bool = False) -> str:
@@ -158,7 +166,7 @@ class AppController(QObject):
                     "status": r.status.value, "reason": r.reason, "advice": r.advice()}
                    for r in (hotkeys.registrations() if hotkeys else [])]
         backends = [(name, a.available, _("available") if a.available else a.reason, a.how_to_fix)
-                    for name, a in (hotkeys.report() if hotkeys else [])]
+                    for name, a in (hotkeys.report(check_all=False) if hotkeys else [])]
         if json_output:
             return json.dumps({"hotkey_backend": hotkeys.backend_name if hotkeys else "",
                                "hotkey_backends": backends, "hotkeys": entries})
@@ -174,6 +182,7 @@ class AppController(QObject):
             self.capture_flow().warm_up()
 
     def _hotkeys_changed(self) -> None:
+        self._report_failed_hotkeys()
         if self.tray is not None and self.hotkeys is not None:
             self.tray.set_hotkeys({r.action.value: r.shortcut for r in self.hotkeys.registrations() if r.ok})
 
@@ -227,7 +236,8 @@ class AppController(QObject):
     def _open_in_chat(self, handover: QuickAskHandover) -> None:
         chat = self.chat_window()
         chat.adopt_conversation(handover)
-        chat.bring_to_front()
+        if not handover.quiet:  # quiet: moved aside to make room for a new capture in the popup
+            chat.bring_to_front()
 
     # -- windows ---------------------------------------------------------------------------------------
     def chat_window(self) -> ChatWindow:
@@ -406,6 +416,9 @@ def launch(args: argparse.Namespace, forward: list[str]) -> int:
     if args.command == "quit":
         print(_("GLM-V Desktop is not running."))
         return 0
+    if args.command == "status":
+        print(_("GLM-V Desktop is not running; 'glmv-desktop doctor' checks what works on this machine."))
+        return 1
     logsetup.configure(paths.logs, verbose=args.verbose)
     trace("python-ready")
     app = GlmvApplication(sys.argv[:1])
@@ -425,6 +438,9 @@ def launch(args: argparse.Namespace, forward: list[str]) -> int:
     if args.command not in (None, "run"):
         controller.execute(args)
     with loop:
-        loop.run_forever()
+        try:
+            loop.run_forever()
+        finally:
+            controller.stop_activity()  # whatever ended the loop: release the grabs, end the threads
     server.close()
     return 0

@@ -104,6 +104,9 @@ def hotkey_checks() -> list[Check]:
             name=data.get("hotkey_backend") or _("none"))))
         checks += [_registration_check(**entry) for entry in data.get("hotkeys", [])]
         return checks
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return [Check(False, _("hotkeys"), _("no graphical session: global hotkeys need one"),
+                      _("Run the app inside a desktop session."))]
     from PySide6.QtWidgets import QApplication
 
     from desktop.config.settings import SettingsStore
@@ -114,6 +117,7 @@ def hotkey_checks() -> list[Check]:
     service = HotkeyService(SettingsStore(paths.settings_file))
     try:
         service.start()
+        service.settle(30.0)  # the desktop portal answers asynchronously (and may ask the user)
         checks = [Check(status.available, _("hotkey backend: {name}").format(name=name),
                         _("available") if status.available else status.reason, status.how_to_fix)
                   for name, status in service.report()]

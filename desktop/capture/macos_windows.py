@@ -7,10 +7,10 @@ ones are skipped. Without the Screen Recording permission macOS leaves other app
 out; the owning application's name is used then.
 
 Quartz reports bounds in points, with the origin at the top-left of the main display. They are
-turned into pixels by multiplying by the backing scale factor of the display that holds the
-window's centre. That is exact when every display has the same scale (one Retina laptop panel,
-or externals all at the same scale); with mixed scales there is no single pixel space on macOS
-and a window's rectangle is an approximation for windows not on the main display.
+kept in points: on macOS mss captures at nominal resolution (one pixel per point) and reports its
+monitors in points, so points are the capture's pixels there and rectangles line up with the
+pictures on every display, whatever its backing scale. (The displays' scales are still read, for
+a future capture at full Retina resolution.)
 
 The Quartz access can be injected (`QuartzWindows`); tests pass a fake.
 """
@@ -70,7 +70,7 @@ class MacWindowLister:
         return Availability(True)
 
     def windows(self) -> list[WindowInfo]:
-        """On-screen layer-0 windows, front to back, in pixels (see the module's note on scale)."""
+        """On-screen layer-0 windows, front to back, in points (the capture's pixels on macOS)."""
         api = self._api()
         displays = api.displays()
         found = [_window(entry, displays) for entry in api.window_list()]
@@ -99,21 +99,12 @@ def _window(entry: dict[str, Any], displays: list[tuple[Rect, float]]) -> Window
     width, height = float(bounds.get("Width", 0)), float(bounds.get("Height", 0))
     if width <= 0 or height <= 0:
         return None
-    scale = _scale_at(x + width / 2, y + height / 2, displays)
-    left, top = round(x * scale), round(y * scale)
-    rect = Rect(left, top, round((x + width) * scale) - left, round((y + height) * scale) - top)
+    left, top = round(x), round(y)
+    rect = Rect(left, top, round(x + width) - left, round(y + height) - top)
     title = str(entry.get("kCGWindowName") or entry.get("kCGWindowOwnerName") or "")
     pid = entry.get("kCGWindowOwnerPID")
     return WindowInfo(id=int(entry.get("kCGWindowNumber", 0)), title=title, rect=rect,
                       pid=int(pid) if pid is not None else None)
-
-
-def _scale_at(x: float, y: float, displays: list[tuple[Rect, float]]) -> float:
-    """The backing scale of the display holding point (x, y); the main display's (the first) otherwise."""
-    for bounds, scale in displays:
-        if bounds.left <= x < bounds.right and bounds.top <= y < bounds.bottom:
-            return scale
-    return displays[0][1] if displays else 1.0
 
 
 # -- the real Quartz, through ctypes ------------------------------------------------------------------------

@@ -130,7 +130,7 @@ SCHEMA: tuple[Setting, ...] = (
             minimum=5.0, maximum=3600.0),
     *(Setting(f"hotkeys.{action}", str, default, label,
               _("Global key combination, pressed in any program; empty turns it off. If another program holds it, "
-                "Settings → Hotkeys says so."), kind="shortcut")
+                "Settings → Hotkeys & capture says so."), kind="shortcut")
       for action, default, label in (
           ("capture_region", "Ctrl+Alt+Shift+S", _("Hotkey: capture a region")),
           ("capture_window", "Ctrl+Alt+Shift+W", _("Hotkey: capture the window under the pointer")),

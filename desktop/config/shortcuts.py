@@ -38,7 +38,7 @@ NAMED_KEYS = (
 )
 _NAMED_BY_LOWER = {name.lower(): name for name in NAMED_KEYS} | {
     "escape": "Esc", "pageup": "PgUp", "pagedown": "PgDown", "del": "Delete", "ins": "Insert",
-    "sysreq": "Print", "printscreen": "Print", "enter": "Return",
+    "sysreq": "Print", "printscreen": "Print",
 }
 
 

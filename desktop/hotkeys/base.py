@@ -59,6 +59,7 @@ class RegistrationStatus(StrEnum):
     UNSUPPORTED = "unsupported"  # this desktop or backend cannot grab it
     INVALID = "invalid"  # the text is not a usable combination
     DISABLED = "disabled"  # the user left it empty
+    PENDING = "pending"  # asked for; the desktop has not answered yet (the shortcuts portal)
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,9 @@ class Registration:
 
     def advice(self) -> str:
         """What the user can do instead, for anything but success."""
-        if self.ok or self.status is RegistrationStatus.DISABLED:
+        if self.ok or self.status in (RegistrationStatus.DISABLED, RegistrationStatus.PENDING):
             return ""
-        return _("Choose another combination in Settings → Hotkeys, or bind this command in your desktop's "
+        return _("Choose another combination in Settings → Hotkeys & capture, or bind this command in your desktop's "
                  "keyboard settings: {command}").format(command=self.action.cli_command)
 
 
@@ -88,6 +89,11 @@ class HotkeyBackend(Protocol):
 
     `on_activated(action)` is called on the UI thread when a registered combination is pressed,
     whichever window (of any program) has the focus.
+
+    Optional, looked up with getattr by `HotkeyService`: `blocking = True` for a backend whose calls
+    wait for the desktop (the service then calls it from its worker thread only, and never on
+    suspend/resume), and `register_all(wanted) -> dict[HotkeyAction, Registration]` to bind a whole
+    set at once (the service falls back to unregister/register per action).
     """
 
     name: str

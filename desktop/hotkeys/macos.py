@@ -136,7 +136,7 @@ class CtypesCarbon:
         lib.GetApplicationEventTarget.restype = ctypes.c_void_p
         lib.GetApplicationEventTarget.argtypes = []
         lib.InstallEventHandler.restype = ctypes.c_int32
-        lib.InstallEventHandler.argtypes = [ctypes.c_void_p, EventHandlerProcPtr, ctypes.c_uint32,
+        lib.InstallEventHandler.argtypes = [ctypes.c_void_p, EventHandlerProcPtr, ctypes.c_size_t,  # ItemCount
                                             ctypes.POINTER(EventTypeSpec), ctypes.c_void_p,
                                             ctypes.POINTER(ctypes.c_void_p)]
         lib.RemoveEventHandler.restype = ctypes.c_int32

@@ -3,14 +3,17 @@ Hyprland), over D-Bus (jeepney).
 
 The desktop, not the app, owns the keys: the app proposes a trigger per action and the desktop binds
 it, often after showing the user a dialog, possibly to other keys or not at all. BindShortcuts binds
-a whole set per session, so each `register()`/`unregister()` opens a fresh session and binds every
-wanted action again; the desktop may show its dialog again then (most remember earlier choices).
+a whole set per session, so every change opens a fresh session and binds every wanted action again;
+the desktop may show its dialog again then (most remember earlier choices). `register_all()` binds a
+whole set in one go (one session, one dialog); `register()`/`unregister()` change one action and
+rebind the rest, so they cost as much each.
 
 One connection lives as long as the backend, because the portal ties the session (and its
-`Activated` signals, sent to this connection only) to it. A worker thread reads it; `register()`
-waits for the portal's answers, which can take as long as the user spends in that dialog, so it is
-best called at startup or from a worker thread. Activations reach `on_activated` on the Qt UI thread
-through a queued signal.
+`Activated` signals, sent to this connection only) to it. A worker thread reads it; binding waits for
+the portal's answers, which can take as long as the user spends in that dialog, so the backend says
+`blocking = True` and `HotkeyService` binds from a worker thread. `close()` may be called from the UI
+thread while a bind is waiting: it stops the connection, which ends that wait at once. Activations
+reach `on_activated` on the Qt UI thread through a queued signal (the backend must be created there).
 """
 
 from __future__ import annotations
@@ -129,12 +132,14 @@ class _PortalLink:
         self.unique_name: str = self._conn.unique_name
         self._on_activated = on_activated
         self._lock = threading.Lock()
+        self._stopped = False  # set, under the lock, once the reader has failed every waiting future
         self._replies: dict[int, Future[Any]] = {}
         self._responses: dict[str, Future[tuple[int, dict[str, Any]]]] = {}
         self.response_rule = MatchRule(type="signal", interface=REQUEST_INTERFACE, member="Response",
                                        path_namespace=request_path(self.unique_name, "").rstrip("/"))
         self.activated_rule = MatchRule(type="signal", interface=GLOBAL_SHORTCUTS_INTERFACE, member="Activated",
                                         path=PORTAL_OBJECT_PATH)
+        self._conn_closed = False
         self._thread = threading.Thread(target=self._read, name=THREAD_NAME, daemon=False)
         self._thread.start()
         try:
@@ -152,11 +157,14 @@ class _PortalLink:
         serial = next(self._conn.outgoing_serial)
         future: Future[Any] = Future()
         with self._lock:
-            if not self._thread.is_alive():
+            if self._stopped:
                 raise ConnectionError("the portal connection is closed")
             self._replies[serial] = future
         try:
-            self._conn.send(message, serial=serial)
+            try:
+                self._conn.send(message, serial=serial)
+            except (OSError, ValueError) as exc:  # closed by stop() from another thread
+                raise ConnectionError(f"the portal connection is closed: {exc}") from exc
             return tuple(unwrap_msg(future.result(timeout_s)))
         finally:
             with self._lock:
@@ -193,10 +201,25 @@ class _PortalLink:
             logger.info("%s.%s on %s failed: %s", interface, method, path, exc)
 
     def stop(self) -> None:
-        """Stop the reader thread and close the connection."""
+        """Stop the reader thread and close the connection; whoever waits for an answer gets ConnectionError."""
+        with self._lock:
+            if self._conn_closed:
+                return
+            self._conn_closed = True
         self._conn.interrupt()
         self._thread.join(timeout=10)
         self._conn.close()
+
+    def send_quietly(self, interface: str, path: str, method: str) -> None:
+        """A call sent without waiting for its reply (closing a session while shutting down)."""
+        from jeepney import DBusAddress, MessageFlag, new_method_call
+
+        message = new_method_call(DBusAddress(path, bus_name=PORTAL_BUS_NAME, interface=interface), method)
+        message.header.flags |= MessageFlag.no_auto_start | MessageFlag.no_reply_expected
+        try:
+            self._conn.send(message)
+        except (OSError, ValueError) as exc:
+            logger.info("%s.%s on %s failed: %s", interface, method, path, exc)
 
     def _read(self) -> None:
         from jeepney.io.threading import ReceiveStopped
@@ -210,6 +233,7 @@ class _PortalLink:
             logger.info("the portal connection closed: %s", exc)
         finally:
             with self._lock:
+                self._stopped = True  # no call registers a future after this snapshot
                 waiting = [*self._replies.values(), *self._responses.values()]
             for future in waiting:
                 if not future.done():
@@ -264,6 +288,7 @@ class PortalHotkeys:
     """
 
     name = "portal"
+    blocking = True  # binding waits for the desktop (and its dialog): HotkeyService binds from a worker thread
 
     def __init__(self, on_activated: Callable[[HotkeyAction], None], bus_address: str | None = None, *,
                  app_id: str = DESKTOP_ID, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
@@ -272,7 +297,8 @@ class PortalHotkeys:
         self._app_id = app_id
         self._timeout_s = timeout_s
         self._relay = _ActivationRelay(self._deliver)
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # one bind at a time; held while waiting for the desktop
+        self._state_lock = threading.Lock()  # guards _link and _closed for close(), never held while waiting
         self._wanted: dict[HotkeyAction, Shortcut] = {}
         self._link: _PortalLink | None = None
         self._session: str | None = None
@@ -302,40 +328,63 @@ class PortalHotkeys:
             return Availability(False, _("The desktop portal did not answer."), fallback)
         return Availability(True)
 
+    def register_all(self, wanted: Mapping[HotkeyAction, Shortcut]) -> dict[HotkeyAction, Registration]:
+        """Bind exactly `wanted` in one new session with one BindShortcuts (one desktop dialog at most).
+
+        Actions left out are dropped; an empty `wanted` closes the session. Blocks until the desktop
+        answers (up to `timeout_s`, or until `close()`).
+        """
+        with self._lock:
+            self._wanted = dict(wanted)
+            if not wanted:
+                self._close_session()
+                return {}
+            return self._bind(dict(wanted))
+
     def register(self, action: HotkeyAction, shortcut: Shortcut) -> Registration:
         """Ask the desktop to bind `shortcut` for `action` (rebinding every wanted action); blocks until it answers."""
         with self._lock:
-            self._wanted[action] = shortcut
-            return self._bind()[action]
+            self._wanted = wanted = {**self._wanted, action: shortcut}
+            return self._bind(dict(wanted))[action]
 
     def unregister(self, action: HotkeyAction) -> None:
         """Drop the action and rebind the others (or close the session when none is left)."""
         with self._lock:
-            if self._wanted.pop(action, None) is None:
+            if action not in self._wanted:
                 return
-            if self._wanted:
-                self._bind()
+            self._wanted = wanted = {a: sc for a, sc in self._wanted.items() if a is not action}
+            if wanted:
+                self._bind(dict(wanted))
             else:
                 self._close_session()
 
     def close(self) -> None:
-        """Close the portal session, stop the reader thread and close the connection."""
-        with self._lock:
+        """Close the portal session, stop the reader thread and close the connection.
+
+        Safe from another thread while a bind waits for the desktop: it does not wait for that bind's lock;
+        stopping the connection makes the bind fail at once ("the connection ... broke").
+        """
+        with self._state_lock:
             self._closed = True
-            self._wanted.clear()
-            self._close_session()
-            if self._link is not None:
-                self._link.stop()
-                self._link = None
+            link, self._link = self._link, None
+            session, self._session = self._session, None
+            self._wanted = {}
+        if link is not None:
+            if session is not None:
+                # Not waiting for the reply: the portal also ends the session when the connection goes.
+                link.send_quietly(SESSION_INTERFACE, session, "Close")
+            link.stop()
 
     # -- portal calls -------------------------------------------------------------------------------------------
-    def _bind(self) -> dict[HotkeyAction, Registration]:
-        wanted = dict(self._wanted)
+    def _bind(self, wanted: dict[HotkeyAction, Shortcut]) -> dict[HotkeyAction, Registration]:
         try:
             link = self._connect()
             self._close_session()
             session = self._create_session(link)
-            self._session = session
+            with self._state_lock:
+                if self._closed:  # the connection is gone, and the session with it
+                    raise _PortalCallFailed(_("The shortcuts backend was closed."))
+                self._session = session
             code, results = self._call_request(link, "BindShortcuts", "oa(sa{sv})sa{sv}", lambda token: (
                 session,
                 [(action.value, {"description": ("s", action.label), "preferred_trigger": ("s", xdg_trigger(sc))})
@@ -356,15 +405,22 @@ class PortalHotkeys:
         """The backend's connection, opened (and the app id registered) on first use."""
         from jeepney.wrappers import DBusErrorResponse
 
-        if self._closed:
-            raise _PortalCallFailed(_("The shortcuts backend was closed."))
-        if self._link is not None:
-            return self._link
+        closed = _PortalCallFailed(_("The shortcuts backend was closed."))
+        with self._state_lock:
+            if self._closed:
+                raise closed
+            if self._link is not None:
+                return self._link
         try:
             link = _PortalLink(self._bus_address, self._activated_on_reader_thread)
         except (PortalUnreachable, DBusErrorResponse, OSError) as exc:  # OSError covers timeouts, broken links
             raise _PortalCallFailed(_("There is no D-Bus session bus to reach the desktop portal.")) from exc
-        self._link = link
+        with self._state_lock:
+            if not self._closed:
+                self._link = link
+        if self._link is not link:  # close() came while the connection was opening
+            link.stop()
+            raise closed
         self._register_app_id(link)
         return link
 
@@ -424,9 +480,11 @@ class PortalHotkeys:
                                     .format(error=exc)) from exc
 
     def _close_session(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and self._link is not None:
-            self._link.call_quietly(SESSION_INTERFACE, session, "Close")
+        with self._state_lock:
+            session, self._session = self._session, None
+            link = self._link
+        if session is not None and link is not None:
+            link.call_quietly(SESSION_INTERFACE, session, "Close")
 
     # -- activations --------------------------------------------------------------------------------------------
     def _activated_on_reader_thread(self, session: str, shortcut_id: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from PySide6.QtCore import QObject, QRect, Signal
+from PySide6.QtCore import QObject, QRect, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
@@ -57,6 +58,8 @@ def physical_pointer() -> tuple[int, int] | None:
     from PySide6.QtGui import QCursor
 
     pos = QCursor.pos()
+    if sys.platform == "darwin":
+        return (pos.x(), pos.y())  # mss captures macOS in points, which are Qt's coordinates there
     screen = QGuiApplication.screenAt(pos)
     if screen is None:
         return None
@@ -67,6 +70,8 @@ def physical_pointer() -> tuple[int, int] | None:
 
 def logical_rect(rect: Rect) -> QRect:
     """A physical rectangle in Qt's logical coordinates, through the screen that holds its centre."""
+    if sys.platform == "darwin":
+        return QRect(rect.left, rect.top, rect.width, rect.height)  # captures are in points there
     for screen in QGuiApplication.screens():
         g, ratio = screen.geometry(), screen.devicePixelRatio()
         native = Rect(g.left(), g.top(), round(g.width() * ratio), round(g.height() * ratio))
@@ -101,6 +106,7 @@ class CaptureFlow(QObject):
         self._task: asyncio.Task[None] | None = None
         self._lister: object | None = None
         self.last_saved: Path | None = None
+        self.save_dialog: QFileDialog | None = None
         # One thread talks to the window system for every capture: its X connections (mss, Xlib)
         # are opened once, by warm_up(), instead of by whichever pool thread runs the first capture.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="glmv-capture")
@@ -109,7 +115,9 @@ class CaptureFlow(QObject):
         """Open the capture connections ahead of the first hotkey, so it is as fast as the rest."""
         def prepare() -> None:
             try:
-                self.services.capture.grab_monitors()  # the first grab sets up shared memory
+                handler = self.services.capture.active()
+                if handler.name != "portal":  # a portal screenshot may prompt the user: never ahead of time
+                    handler.grab_monitors()  # the first grab sets up shared memory
                 lister = self._window_lister()
                 if lister.availability().available:  # type: ignore[attr-defined]
                     lister.windows()  # type: ignore[attr-defined]
@@ -148,10 +156,31 @@ class CaptureFlow(QObject):
             self.selector.cancel()
         if self._task is not None:
             self._task.cancel()
-        self._worker.shutdown(wait=True, cancel_futures=True)
+        self._worker.shutdown(wait=False, cancel_futures=True)
 
     # -- the modes -------------------------------------------------------------------------------
     async def _run(self, mode: CaptureMode) -> None:
+        try:
+            await self._capture(mode)
+        except CaptureError:
+            if sys.platform == "darwin":
+                self._ask_for_screen_recording()
+            raise
+
+    def _ask_for_screen_recording(self) -> None:
+        """macOS: ask for the Screen Recording permission (the system prompts once), else open its settings."""
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        from desktop.capture.macos_permission import (
+            SCREEN_RECORDING_SETTINGS_URL,
+            request_screen_recording_access,
+        )
+
+        if not request_screen_recording_access():
+            QDesktopServices.openUrl(QUrl(SCREEN_RECORDING_SETTINGS_URL))
+
+    async def _capture(self, mode: CaptureMode) -> None:
         if self.hide_own_windows():
             await asyncio.sleep(0.15)  # let the compositor repaint what our popup covered
         pointer = physical_pointer()
@@ -205,6 +234,11 @@ class CaptureFlow(QObject):
         if window is None:
             window = await self._in_worker(self._active_window)
         if window is None:
+            status = await self._in_worker(lambda: self._window_lister().availability())  # type: ignore[attr-defined]
+            if not status.available:
+                raise CaptureError(_("Window capture does not work on this desktop: {reason}").format(
+                    reason=status.reason), _("Capture a region and drag over the window instead. {fix}").format(
+                    fix=status.how_to_fix).strip())
             raise CaptureError(_("There is no window under the mouse pointer to capture."),
                                _("Point at a window and press the hotkey again, or capture a region instead."))
         desktop = Rect.union([s.monitor for s in shots])
@@ -259,10 +293,34 @@ class CaptureFlow(QObject):
         trace(f"capture-ready {mode.value} {time.monotonic():.6f}")
         self.captured.emit(attachment, anchor)
 
+    async def _ask_save_path(self, suggested: Path) -> str:
+        """The file chosen in a save dialog, "" if cancelled. The dialog is not run in a nested
+        event loop (getSaveFileName would stall every other task, a streaming answer included)."""
+        dialog = QFileDialog(None, _("Save the capture"), str(suggested), _("PNG images (*.png)"))
+        dialog.setObjectName("save_capture_dialog")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("png")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        chosen: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def settle(path: str) -> None:
+            if not chosen.done():
+                chosen.set_result(path)
+
+        def finished(result: int) -> None:
+            files = dialog.selectedFiles()
+            settle(files[0] if result == QFileDialog.DialogCode.Accepted and files else "")
+
+        dialog.finished.connect(finished)
+        self.save_dialog = dialog
+        dialog.open()
+        try:
+            return await chosen
+        finally:
+            self.save_dialog = None
+
     async def _save(self, image: Image.Image) -> None:
-        suggested = default_save_path()
-        path_text, _filter = QFileDialog.getSaveFileName(None, _("Save the capture"), str(suggested),
-                                                         _("PNG images (*.png)"))
+        path_text = await self._ask_save_path(default_save_path())
         if not path_text:
             return
         path = Path(path_text)

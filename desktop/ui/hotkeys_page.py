@@ -47,21 +47,25 @@ _BAD = "#c5221f"
 _MUTED = "#80868b"
 
 
+def qt_key_text(text: str) -> str:
+    """Our portable text ↔ Qt's on macOS, where Qt calls ⌘ "Ctrl" and Control "Meta" while our
+    shortcuts (and the settings file) call them Meta and Ctrl. The swap is its own inverse."""
+    if sys.platform != "darwin":
+        return text
+    return "+".join({"Ctrl": "Meta", "Meta": "Ctrl"}.get(part, part) for part in text.split("+"))
+
+
 class ShortcutRecorder(QKeySequenceEdit):
     """Records one key combination."""
 
     def __init__(self, text: str, parent: QWidget | None = None) -> None:
-        super().__init__(QKeySequence.fromString(text, QKeySequence.SequenceFormat.PortableText), parent)
+        super().__init__(QKeySequence.fromString(qt_key_text(text), QKeySequence.SequenceFormat.PortableText), parent)
         self.setMaximumSequenceLength(1)
         self.setClearButtonEnabled(True)
 
     def shortcut_text(self) -> str:
         """The combination in portable text ("" when cleared)."""
-        text = self.keySequence().toString(QKeySequence.SequenceFormat.PortableText)
-        if sys.platform == "darwin":
-            # Qt calls ⌘ "Ctrl" on macOS; our shortcuts call it Meta (and the Control key Ctrl).
-            text = "+".join({"Ctrl": "Meta", "Meta": "Ctrl"}.get(part, part) for part in text.split("+"))
-        return text
+        return qt_key_text(self.keySequence().toString(QKeySequence.SequenceFormat.PortableText))
 
 
 def status_text(registration: Registration) -> tuple[str, str]:
@@ -70,12 +74,27 @@ def status_text(registration: Registration) -> tuple[str, str]:
         return _("✔ Works in every program"), _OK
     if registration.status is RegistrationStatus.DISABLED:
         return _("Off"), _MUTED
+    if registration.status is RegistrationStatus.PENDING:
+        return _("… Waiting for the desktop to confirm it"), _MUTED
     reasons = {
         RegistrationStatus.TAKEN: _("✘ Taken: {reason}"),
         RegistrationStatus.UNSUPPORTED: _("✘ Not possible here: {reason}"),
         RegistrationStatus.INVALID: _("✘ Not a usable combination: {reason}"),
     }
     return reasons.get(registration.status, "{reason}").format(reason=registration.reason), _BAD
+
+
+def availability_lines(report: list[tuple[str, Availability]]) -> list[str]:
+    """Backends in the order tried: the first that works is used; later ones are only fallbacks."""
+    lines, used = [], ""
+    for name, status in report:
+        if used and not status.available:
+            lines.append(_("– {name}: not needed here ({used} works)").format(name=name, used=used))
+        else:
+            lines.append(availability_line(name, status))
+        if status.available and not used:
+            used = name
+    return lines
 
 
 def availability_line(name: str, status: Availability) -> str:
@@ -196,7 +215,7 @@ class HotkeysPage(QWidget):
     def _collect_report(self) -> str:
         """Worker thread: the capture handlers, the window lister and the hotkey backends, in words."""
         lines = [_("Screen capture, in the order tried:")]
-        lines += [f"  {availability_line(name, status)}" for name, status in self._services.capture.report()]
+        lines += [f"  {line}" for line in availability_lines(self._services.capture.report())]
         try:
             from desktop.capture.windows_default import default_window_lister
 
@@ -208,7 +227,7 @@ class HotkeysPage(QWidget):
         if self._hotkeys is not None:
             lines.append(_("Global hotkeys, in the order tried (in use: {name}):").format(
                 name=self._hotkeys.backend_name or _("none")))
-            lines += [f"  {availability_line(name, status)}" for name, status in self._hotkeys.report()]
+            lines += [f"  {line}" for line in availability_lines(self._hotkeys.report())]
         return "\n".join(lines)
 
     def _focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
@@ -227,7 +246,7 @@ class HotkeysPage(QWidget):
         from desktop.config.schema import BY_KEY
 
         default = BY_KEY[f"hotkeys.{action.value}"].default
-        sequence = QKeySequence.fromString(default, QKeySequence.SequenceFormat.PortableText)
+        sequence = QKeySequence.fromString(qt_key_text(default), QKeySequence.SequenceFormat.PortableText)
         self.recorders[action].setKeySequence(sequence)
 
     # -- apply -----------------------------------------------------------------------------------

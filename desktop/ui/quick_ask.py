@@ -7,10 +7,17 @@ to the chat window (`QuickAskHandover`, adopted by `ChatWindow.adopt_conversatio
 
 Conversation rules, kept deliberately simple:
 
-- `show_for(capture, anchor)` with a capture starts a fresh conversation about it. A reply still
-  streaming in the conversation it replaces is stopped (as with Stop: its partial answer stays in
-  that conversation), because nothing would show it any more. A question typed but not sent stays
-  in the line edit. Conversations already handed to the chat window are never touched.
+- Nothing the user typed or received is dropped. `show_for(capture, anchor)` with a capture
+  starts a fresh conversation about it, replacing a capture not asked about yet (the user took
+  another picture instead); the conversation it replaces, if it has messages,
+  first goes to the chat window as with *Open in chat*, only quietly
+  (`QuickAskHandover.quiet`: the chat window is not brought to the front, the popup stays). A
+  reply still streaming in it streams on there. A question typed but not sent stays in the line
+  edit, for the new capture. Conversations already handed to the chat window are never touched.
+  Only without a chat window to take it (nothing connected to `open_in_chat`) is the replaced
+  conversation dropped, its streaming reply stopped.
+- Until there is a history store, the chat window shows one conversation: adopting a handed-over
+  conversation replaces its own, as *New chat* does (`ChatWindow.adopt_conversation`).
 - `show_for(None, None)` (the quick-ask hotkey) shows the current conversation again, a reply
   still streaming into it included; without one it is an empty, text-only ask.
 - Esc, the close button and (unpinned) another program taking the focus only hide the popup; a
@@ -25,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QMetaMethod, QObject, QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCursor, QFocusEvent, QGuiApplication, QKeyEvent, QMouseEvent, QResizeEvent, QScreen
 from PySide6.QtWidgets import (
     QFrame,
@@ -113,6 +120,7 @@ class QuickAskHandover:
     relay: ReplyRelay | None = None
     draft: str = ""
     attachments: list[Attachment] = field(default_factory=list)
+    quiet: bool = False  # made room for a new capture: adopt it without bringing the chat window to the front
 
     @property
     def streaming(self) -> bool:
@@ -270,7 +278,12 @@ class _Header(QWidget):
 
 
 class QuickAskPopup(QWidget):
-    """A small always-on-top window to ask one quick question (and follow-ups) about a capture."""
+    """A small always-on-top window to ask one quick question (and follow-ups) about a capture.
+
+    A conversation leaves it only through `open_in_chat` (*Open in chat*, or quietly when a new
+    capture replaces it). The chat window's `adopt_conversation` then replaces the chat window's
+    own conversation, as *New chat* does; acceptable while there is no history store.
+    """
 
     open_in_chat = Signal(object)  # QuickAskHandover
 
@@ -421,28 +434,25 @@ class QuickAskPopup(QWidget):
         self.question.setFocus()
 
     def _start_conversation(self, attachment: Attachment | None) -> None:
-        """Replace the conversation with an empty one about `attachment` (the typed draft stays)."""
-        self._drop_reply()
-        self.conversation = Conversation()
+        """Replace the conversation with an empty one about `attachment`; the one replaced goes to the
+        chat window, quietly (the typed draft stays here, for the new capture)."""
+        # A capture never asked about is replaced by the new one (the user took another picture
+        # instead); a conversation with messages is kept.
+        keep = bool(self.conversation.messages)
+        if not keep:
+            self._pending = None
+        handover = self._release_conversation(draft="", quiet=True)
+        if keep and self.isSignalConnected(QMetaMethod.fromSignal(self.open_in_chat)):
+            self.open_in_chat.emit(handover)
+        elif handover.task is not None and not handover.task.done():
+            handover.task.cancel()  # nobody can take it (no chat window): stopped, as nothing shows it
         self._pending = attachment
-        self._restored = None
-        self._ask_when_ready = False
         self.view.show_conversation(self.conversation)
         self.view.setVisible(False)
         self._show_capture(attachment)
         if attachment is not None:
             self._prepare(attachment)
         self._schedule_fit()
-
-    def _drop_reply(self) -> None:
-        """Forget (and stop) the reply of the conversation being replaced: nothing would show it."""
-        task, relay = self._reply_task, self._relay
-        self._reply_task = self._reply = self._relay = None
-        if relay is not None:
-            relay.retarget(_ignore)
-        if task is not None and not task.done():
-            task.cancel()
-        self._set_busy(False)
 
     def _show_capture(self, attachment: Attachment | None) -> None:
         self._capture = attachment
@@ -496,9 +506,9 @@ class QuickAskPopup(QWidget):
         self._track(task)
 
     def _prepared(self, attachment: Attachment) -> None:
+        self._preparing_ended()
         if attachment is not self._capture:
-            return  # a newer capture replaced it meanwhile
-        self._preparing = None
+            return  # a newer capture replaced it meanwhile, or it went to the chat window
         size = thumbnail_pixmap_size(attachment)
         pixmap = attachment_pixmap(attachment, PREVIEW_SIZE).scaled(
             size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
@@ -508,14 +518,19 @@ class QuickAskPopup(QWidget):
             self.ask()
 
     def _prepare_failed(self, attachment: Attachment, error: BaseException) -> None:
+        self._preparing_ended()
         if attachment is not self._capture:
             return
-        self._preparing = None
         self._ask_when_ready = False
         if self._pending is attachment:
             self._pending = None
             self._show_capture(None)
         self.notifier.show_error(error, self)
+
+    def _preparing_ended(self) -> None:
+        """Forget the preparation that has just ended, never a newer capture's that is still running."""
+        if self._preparing is not None and self._preparing.done():
+            self._preparing = None
 
     def _place(self, anchor: QRect | None) -> None:
         """Beside the selection; without one, where it was (if still on a screen), else near the top
@@ -726,19 +741,7 @@ class QuickAskPopup(QWidget):
     def hand_over(self) -> QuickAskHandover:
         """Give the conversation (and a reply still streaming) to the chat window and hide; the popup
         starts afresh. Emits `open_in_chat` with the handover."""
-        # A reply whose task has ended but whose end the popup has not handled yet goes along too: the
-        # chat window's done callback then runs (a done task schedules it at once) and handles it there.
-        handover = QuickAskHandover(
-            conversation=self.conversation, reply=self._reply, task=self._reply_task, relay=self._relay,
-            draft=self.question.text().strip(), attachments=[self._pending] if self._pending is not None else [])
-        if handover.relay is not None:
-            handover.relay.retarget(_ignore)  # until the chat window points it at its own view
-        self._reply_task = self._reply = self._relay = None
-        self._set_busy(False)
-        self.conversation = Conversation()
-        self._pending = None
-        self._restored = None
-        self._ask_when_ready = False
+        handover = self._release_conversation(draft=self.question.text().strip(), quiet=False)
         self.question.clear()
         self.question.reset_walk()
         self.view.show_conversation(self.conversation)
@@ -746,6 +749,27 @@ class QuickAskPopup(QWidget):
         self._show_capture(None)
         self.hide()
         self.open_in_chat.emit(handover)
+        return handover
+
+    def _release_conversation(self, *, draft: str, quiet: bool) -> QuickAskHandover:
+        """Let go of the conversation, its streaming reply and its unsent capture, as a handover; the
+        popup's own conversation is a new, empty one."""
+        # A reply whose task has ended but whose end the popup has not handled yet goes along too: the
+        # chat window's done callback then runs (a done task schedules it at once) and handles it there.
+        handover = QuickAskHandover(
+            conversation=self.conversation, reply=self._reply, task=self._reply_task, relay=self._relay,
+            draft=draft, attachments=[self._pending] if self._pending is not None else [], quiet=quiet)
+        if handover.relay is not None:
+            handover.relay.retarget(_ignore)  # until the chat window points it at its own view
+        self._reply_task = self._reply = self._relay = None
+        self._set_busy(False)
+        self.conversation = Conversation()
+        self._pending = None
+        self._restored = None
+        # A preparation still running belongs to the capture that left; a question asked now must
+        # not wait for it (its end would find the capture gone and never send the question).
+        self._preparing = None
+        self._ask_when_ready = False
         return handover
 
     # -- hiding ------------------------------------------------------------------------------------------

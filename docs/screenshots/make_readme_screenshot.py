@@ -16,9 +16,9 @@ from pathlib import Path
 import mss
 from PIL import Image
 
-from tests.integration.test_end_to_end import make_known_picture
 from tests.support import desktop_env
 from tests.support.app_process import AppProcess, app_env
+from tests.support.pictures import make_known_picture
 from tests.support.tiny_glmv import TinyGlmvServer, build_tiny_glmv
 
 OUT = Path(__file__).resolve().parent / "chat-tiny-model.png"

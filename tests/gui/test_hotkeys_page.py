@@ -5,6 +5,7 @@ the key recorder works after OK, and the backends of this desktop are listed."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -131,3 +132,22 @@ def test_cleared_recorder_turns_the_hotkey_off(qtbot: Any, services: Services, h
     assert page.states[HotkeyAction.CAPTURE_ALL].text() == "Off"
     page.refresh()
     assert not page.advice[HotkeyAction.CAPTURE_ALL].isVisible()
+
+
+def test_macos_recorder_round_trip_keeps_command_and_control(qapp: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Qt on macOS calls ⌘ "Ctrl" and Control "Meta"; our settings call ⌘ Meta. Loading then reading
+    # back must give the stored text unchanged, or every OK would swap them.
+    from PySide6.QtGui import QKeySequence
+
+    from desktop.ui.hotkeys_page import ShortcutRecorder, qt_key_text
+
+    monkeypatch.setattr(sys, "platform", "darwin")
+    for stored in ("Ctrl+Alt+Shift+S", "Meta+Shift+Q", "Ctrl+Meta+F"):
+        recorder = ShortcutRecorder(stored)
+        try:
+            assert recorder.shortcut_text() == stored
+            qt_text = recorder.keySequence().toString(QKeySequence.SequenceFormat.PortableText)
+            assert qt_key_text(qt_text) == stored
+        finally:
+            recorder.deleteLater()
+    assert qt_key_text("Meta+Alt+S") == "Ctrl+Alt+S"

@@ -222,9 +222,13 @@ def test_escape_hides_while_the_answer_keeps_streaming(qtbot: Any, popup: QuickA
     assert reply_widget(popup).answer.toPlainText().strip().endswith("w119")
 
 
-def test_a_new_capture_starts_a_fresh_conversation_and_stops_the_old_reply(
-        qtbot: Any, popup: QuickAskPopup, fake_server: FakeOpenAIServer) -> None:
+def test_a_new_capture_hands_the_conversation_and_its_streaming_reply_to_the_chat_window(
+        qtbot: Any, popup: QuickAskPopup, chat: ChatWindow, fake_server: FakeOpenAIServer) -> None:
+    # GIVEN a reply streaming in the popup, with a chat window taking handovers, and a draft typed
     fake_server.set_scenario(SLOW)
+    handovers: list[QuickAskHandover] = []
+    popup.open_in_chat.connect(handovers.append)
+    popup.open_in_chat.connect(chat.adopt_conversation)
     show(qtbot, popup, capture())
     ask(qtbot, popup, "about the red one")
     qtbot.waitUntil(lambda: len(last_reply(popup).text) > 10, timeout=10000)
@@ -232,9 +236,18 @@ def test_a_new_capture_starts_a_fresh_conversation_and_stops_the_old_reply(
     popup.question.setText("a draft")
     # WHEN another capture arrives
     show(qtbot, popup, capture((320, 240), (30, 30, 200)))
-    # THEN the old reply stops (nothing shows it any more); the new conversation is empty; the draft stays
-    qtbot.waitUntil(lambda: old_reply.is_final, timeout=5000)
-    assert old_reply.state is ReplyState.STOPPED and old_conversation.messages[-1] is old_reply
+    # THEN the old conversation went quietly to the chat window, its reply streaming on there
+    assert len(handovers) == 1 and handovers[0].quiet and handovers[0].conversation is old_conversation
+    assert handovers[0].reply is old_reply and handovers[0].draft == "" and handovers[0].attachments == []
+    assert chat.conversation is old_conversation and chat.busy
+    widget = chat.view.widget_for(old_reply)
+    assert isinstance(widget, ReplyWidget)
+    qtbot.waitUntil(lambda: old_reply.is_final and not chat.busy, timeout=15000)
+    assert old_reply.state is ReplyState.COMPLETE and old_reply.text.endswith("w119")
+    chat.view.flush()
+    assert widget.answer.toPlainText().strip().endswith("w119")
+    # AND the popup stays, with an empty conversation about the new capture and the draft kept
+    assert popup.isVisible()
     assert popup.conversation is not old_conversation and popup.conversation.messages == []
     assert not popup.busy and popup.send_button.text() == "Ask"
     assert popup.question.text() == "a draft"
@@ -243,6 +256,54 @@ def test_a_new_capture_starts_a_fresh_conversation_and_stops_the_old_reply(
     wait_final(qtbot, popup)
     messages = fake_server.chat_requests[-1].body["messages"]
     assert len(messages) == 1 and image_of(messages[0]["content"][0]).size == (320, 240)
+    assert chat.conversation is old_conversation, "the popup's new conversation stays in the popup"
+
+
+def test_a_new_capture_replaces_one_never_asked_about(
+        qtbot: Any, popup: QuickAskPopup, chat: ChatWindow) -> None:
+    # GIVEN a capture shown but not asked about, and a conversation in the chat window
+    popup.open_in_chat.connect(chat.adopt_conversation)
+    earlier = chat.conversation
+    first = capture()
+    show(qtbot, popup, first)
+    popup.question.setText("half a question")
+    # WHEN another capture arrives
+    second = capture((320, 240), (30, 30, 200))
+    show(qtbot, popup, second)
+    # THEN the new capture replaces it (the user took another picture instead), the chat window is
+    # untouched, and the typed draft stays for the new capture
+    assert chat.composer.attachments() == [] and chat.composer.text() == ""
+    assert popup._pending is second  # noqa: SLF001
+    assert chat.conversation is earlier
+    assert popup.isVisible() and popup.question.text() == "half a question"
+    assert popup.conversation.messages == []
+
+
+def test_a_new_capture_hands_over_nothing_when_there_is_nothing_to_keep(
+        qtbot: Any, popup: QuickAskPopup, fake_server: FakeOpenAIServer) -> None:
+    handovers: list[QuickAskHandover] = []
+    popup.open_in_chat.connect(handovers.append)
+    show(qtbot, popup, None, None)
+    popup.question.setText("typed, not sent")
+    show(qtbot, popup, capture())
+    assert handovers == [], "an empty conversation is not worth a handover"
+    assert popup.question.text() == "typed, not sent"
+
+
+def test_without_a_chat_window_a_new_capture_stops_the_old_reply(
+        qtbot: Any, popup: QuickAskPopup, fake_server: FakeOpenAIServer) -> None:
+    # GIVEN nothing connected to open_in_chat (no chat window could take the conversation)
+    fake_server.set_scenario(SLOW)
+    show(qtbot, popup, capture())
+    ask(qtbot, popup, "about the red one")
+    qtbot.waitUntil(lambda: len(last_reply(popup).text) > 10, timeout=10000)
+    old_conversation, old_reply = popup.conversation, last_reply(popup)
+    show(qtbot, popup, capture((320, 240), (30, 30, 200)))
+    # THEN the old reply stops (nothing shows it any more), its partial answer in its conversation
+    qtbot.waitUntil(lambda: old_reply.is_final, timeout=5000)
+    assert old_reply.state is ReplyState.STOPPED and old_conversation.messages[-1] is old_reply
+    assert popup.conversation is not old_conversation and popup.conversation.messages == []
+    assert not popup.busy and popup.send_button.text() == "Ask"
 
 
 def test_unpinned_it_hides_when_another_program_is_active_unless_streaming(
@@ -346,7 +407,7 @@ def test_open_in_chat_continues_the_conversation_there(qtbot: Any, popup: QuickA
         popup.findChild(QWidget, "quick_ask_open_chat").click()  # type: ignore[union-attr]
     handover = signal.args[0]
     assert isinstance(handover, QuickAskHandover) and handover.conversation is conversation
-    assert handover.task is None and not handover.streaming
+    assert handover.task is None and not handover.streaming and not handover.quiet
     # THEN the popup is hidden and empty, and the chat window shows the conversation
     assert not popup.isVisible() and popup.conversation.messages == []
     assert chat.conversation is conversation
@@ -400,6 +461,31 @@ def test_open_in_chat_before_asking_moves_the_capture_and_keeps_the_chat(
     popup.open_chat_button.click()
     assert chat.conversation is earlier
     assert chat.composer.attachments() == [shot] and chat.composer.text() == "about this"
+
+
+def test_a_question_asked_right_after_open_in_chat_is_sent(
+        qtbot: Any, popup: QuickAskPopup, chat: ChatWindow, fake_server: FakeOpenAIServer) -> None:
+    # GIVEN a capture whose preparation is still running (no event is processed in between)
+    fake_server.set_scenario(VLLM_NEW.evolve(reasoning="", content="Sent anyway."))
+    popup.open_in_chat.connect(chat.adopt_conversation)
+    shot = capture()
+    popup.show_for(shot, ANCHOR)
+    preparing = popup._preparing  # noqa: SLF001
+    assert preparing is not None and not preparing.done()
+    # WHEN it is opened in chat and a question is asked in the popup at once
+    popup.hand_over()
+    popup.show_for(None, None)
+    popup.question.setText("a text-only question")
+    popup.ask()
+    # THEN the question is sent, without the capture (that went to the chat window)
+    assert popup.busy, "sent at once, not waiting for the capture that left"
+    wait_final(qtbot, popup)
+    assert last_reply(popup).text == "Sent anyway."
+    assert fake_server.chat_requests[-1].body["messages"] == [{"role": "user", "content": "a text-only question"}]
+    assert chat.composer.attachments() == [shot]
+    # AND the capture's preparation, ending later, changes nothing in the popup
+    qtbot.waitUntil(lambda: preparing not in popup._background, timeout=10000)  # noqa: SLF001 - its callbacks ran
+    assert popup.thumbnail.isHidden() and popup.conversation.messages[-1].is_final
 
 
 # -- placement and size ------------------------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,8 +115,30 @@ def test_doctor_reports_each_subsystem(x_display: desktop_env.XServer, tmp_path:
     result = app.cli("doctor", timeout=120)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for section in ("Display and tray", "Screen capture", "Keychain", "Endpoints"):
+    for section in ("Display and tray", "Screen capture", "Global hotkeys", "Keychain", "Endpoints"):
         assert section in out
     assert "✔ tray" in out and "✔ capture: mss" in out and "✔ keychain" in out
+    assert "✔ window capture: x11" in out
+    # not running: each default hotkey was tried here, and released
+    assert "✔ hotkey backend: x11" in out and "✔ hotkey: Capture a region: Ctrl+Alt+Shift+S works" in out
     assert "not checked: no API key is stored" in out  # the cloud presets
     assert "127.0.0.1:8000" in out and "not reachable" in out  # the local vLLM preset, not running here
+
+
+def test_doctor_without_a_display_still_reports_everything(tmp_path: Path, session_bus: object) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    for name in ("CONFIG", "DATA", "STATE", "CACHE"):
+        env[f"XDG_{name}_HOME"] = str(tmp_path / name.lower())
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    result = subprocess.run([sys.executable, "-m", "desktop", "doctor"], env=env, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "no graphical session" in result.stdout
+    assert "Keychain" in result.stdout and "Endpoints" in result.stdout, "the later sections still ran"
+
+
+def test_status_when_not_running_says_so(tmp_path: Path, x_display: desktop_env.XServer) -> None:
+    app = AppProcess.__new__(AppProcess)
+    app.env = app_env(x_display, tmp_path)
+    result = app.cli("status")
+    assert result.returncode == 1 and "not running" in result.stdout

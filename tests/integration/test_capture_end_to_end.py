@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from PySide6.QtWidgets import QLineEdit
 from Xlib import XK, X, error
 from Xlib import display as xdisplay
 
@@ -213,3 +214,49 @@ def test_a_hotkey_held_by_another_program_is_reported(qtbot: Any, qapp: Any, qt_
                     box.close()
     finally:
         other.close()
+
+
+def test_save_from_the_overlay_writes_the_pixels_and_other_work_goes_on(
+        qtbot: Any, app: AppController, x_display: desktop_env.XServer, known_picture: Image.Image,
+        tmp_path: Path) -> None:
+    # GIVEN another task is running on the loop (as a streaming answer would be)
+    ticks: list[int] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(1)
+            await asyncio.sleep(0.01)
+
+    other_work = asyncio.ensure_future(ticker())
+    try:
+        # WHEN a region is selected and Ctrl+S pressed
+        xdotool(qtbot, x_display, "mousemove", "700", "500", "key", "ctrl+alt+shift+s")
+        qtbot.waitUntil(lambda: app._capture is not None and app._capture.selector is not None  # noqa: SLF001
+                        and all(o.isVisible() for o in app._capture.selector.overlays), timeout=10000)  # noqa: SLF001
+        xdotool(qtbot, x_display, "mousemove", "100", "150", "mousedown", "1", "mousemove", "200", "200",
+                "mousemove", "299", "249", "mouseup", "1")
+        selector = app._capture.selector  # noqa: SLF001
+        assert selector is not None
+        qtbot.waitUntil(lambda: selector.selection is not None and selector.selection.right == 300, timeout=5000)
+        xdotool(qtbot, x_display, "key", "ctrl+s")
+        flow = app._capture  # noqa: SLF001
+        assert flow is not None
+        qtbot.waitUntil(lambda: flow.save_dialog is not None and flow.save_dialog.isVisible(), timeout=10000)
+        # THEN while the save dialog is open the other task keeps running
+        seen = len(ticks)
+        qtbot.waitUntil(lambda: len(ticks) > seen + 5, timeout=5000)
+        # AND the file chosen gets exactly the selected pixels
+        target = tmp_path / "region.png"
+        dialog = flow.save_dialog
+        assert dialog is not None
+        dialog.setDirectory(str(tmp_path))
+        name_box = dialog.findChild(QLineEdit, "fileNameEdit")  # what the user types into
+        assert name_box is not None
+        name_box.setText(target.name)
+        dialog.accept()
+        qtbot.waitUntil(lambda: flow.last_saved is not None, timeout=10000)
+        assert flow.last_saved == target
+        saved = Image.open(target).convert("RGB")
+        assert saved.tobytes() == known_picture.crop((100, 150, 300, 250)).tobytes()
+    finally:
+        other_work.cancel()

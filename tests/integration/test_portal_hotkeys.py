@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from desktop.config.settings import SettingsStore
 from desktop.config.shortcuts import Shortcut
-from desktop.hotkeys.base import HotkeyAction, RegistrationStatus
+from desktop.hotkeys.base import HotkeyAction, HotkeyBackend, RegistrationStatus
 from desktop.hotkeys.portal import THREAD_NAME, PortalHotkeys
+from desktop.hotkeys.service import BINDER_THREAD, HotkeyService
 from tests.support import desktop_env
 from tests.support.fake_portal import FakePortal, PrivateBus
 
@@ -195,3 +197,120 @@ def test_without_the_portal_it_is_unavailable(make_backend: Callable[..., Portal
     assert registration.status is RegistrationStatus.UNSUPPORTED and "xdg-desktop-portal" in registration.reason
     backend.close()
     assert portal_threads() == []
+
+
+def test_register_all_binds_the_set_in_one_session(start_portal: Callable[..., FakePortal],
+                                                   make_backend: Callable[..., PortalHotkeys]) -> None:
+    portal = start_portal(shortcuts="all")
+    backend = make_backend(Received(), app_id=APP_ID, timeout_s=10)
+    out = backend.register_all({HotkeyAction.CAPTURE_REGION: REGION, HotkeyAction.QUICK_ASK: QUICK_ASK})
+    assert all(r.ok for r in out.values()) and set(out) == {HotkeyAction.CAPTURE_REGION, HotkeyAction.QUICK_ASK}
+    assert count(portal, "CreateSession") == 1 and count(portal, "BindShortcuts") == 1
+    assert portal.bound() == ["capture_region", "quick_ask"] and portal.sessions() == 1
+    assert backend.register_all({}) == {}  # nothing wanted: the session is closed
+    assert portal.sessions() == 0 and count(portal, "BindShortcuts") == 1
+
+
+# -- through HotkeyService: the way the app uses the portal ---------------------------------------------------------
+def count(portal: FakePortal, member: str) -> int:
+    return sum(call["member"] == member for call in portal.calls())
+
+
+def binder_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(BINDER_THREAD) and t.is_alive()]
+
+
+@pytest.fixture
+def make_service(portal_bus: str, stack: ExitStack, qapp: object,
+                 tmp_path: Any) -> Callable[..., HotkeyService]:
+    """A HotkeyService whose only backend is the portal on the test's bus, closed at the end of the test."""
+
+    def make() -> HotkeyService:
+        def portal_factory(on_activated: Callable[[HotkeyAction], None]) -> HotkeyBackend:
+            return PortalHotkeys(on_activated, bus_address=portal_bus, app_id=APP_ID, timeout_s=30)
+
+        service = HotkeyService(SettingsStore(tmp_path / "settings.json"), [portal_factory])
+        stack.callback(service.close)
+        return service
+
+    return make
+
+
+def test_service_binds_once_at_start_once_per_change_and_never_for_suspend(
+        start_portal: Callable[..., FakePortal], make_service: Callable[..., HotkeyService], qtbot: Any) -> None:
+    portal = start_portal(shortcuts="all")
+    service = make_service()
+    # WHEN the app starts
+    service.start()
+    qtbot.waitUntil(lambda: not service.pending, timeout=20000)
+    # THEN one session and one BindShortcuts carry every hotkey (at most one dialog on the desktop)
+    assert service.backend_name == "portal"
+    assert all(r.ok for r in service.registrations())
+    assert (count(portal, "CreateSession"), count(portal, "BindShortcuts")) == (1, 1)
+    assert portal.bound() == sorted(action.value for action in HotkeyAction)
+    # WHEN a setting changes
+    service.settings.set("hotkeys.quick_ask", "")
+    service.settings.set("hotkeys.capture_region", "Ctrl+Alt+Shift+K")
+    qtbot.waitUntil(lambda: not service.pending, timeout=20000)
+    # THEN the changes made together cost one more session and bind, the old session being closed
+    assert (count(portal, "CreateSession"), count(portal, "BindShortcuts")) == (2, 2)
+    assert portal.sessions() == 1 and "quick_ask" not in portal.bound()
+    region = next(r for r in service.registrations() if r.action is HotkeyAction.CAPTURE_REGION)
+    assert region.ok and region.shortcut == "Ctrl+Alt+Shift+K"
+    # WHEN the settings page's recorder takes the focus and gives it back
+    service.suspend()
+    service.resume()
+    # THEN the desktop is not asked anything
+    assert (count(portal, "CreateSession"), count(portal, "BindShortcuts")) == (2, 2) and not service.pending
+    # AND a press reaches the app on the UI thread
+    with qtbot.waitSignal(service.activated, timeout=10000) as blocker:
+        assert portal.activate("capture_region") == 1
+    assert blocker.args == ["capture_region"]
+
+
+def test_service_start_returns_before_the_desktop_answers(
+        start_portal: Callable[..., FakePortal], make_service: Callable[..., HotkeyService], qtbot: Any) -> None:
+    # GIVEN a desktop whose dialog the user has not answered
+    portal = start_portal(shortcuts="all", hold_binds=True)
+    service = make_service()
+    changes: list[None] = []
+    service.changed.connect(lambda: changes.append(None))
+    # WHEN the app starts
+    service.start()
+    # THEN start() has returned with every hotkey pending while the bind waits at the desktop
+    assert service.backend_name == "portal" and service.pending
+    assert all(r.status is RegistrationStatus.PENDING for r in service.registrations())
+    qtbot.waitUntil(lambda: portal.held() == 1, timeout=20000)
+    assert service.pending and all(r.status is RegistrationStatus.PENDING for r in service.registrations())
+    # WHEN the user confirms the dialog
+    seen = len(changes)
+    assert portal.release() == 1
+    # THEN the outcome arrives on the UI thread and `changed` says so
+    qtbot.waitUntil(lambda: not service.pending, timeout=20000)
+    assert len(changes) > seen
+    assert all(r.ok for r in service.registrations())
+
+
+def test_service_close_does_not_wait_for_the_desktop(
+        start_portal: Callable[..., FakePortal], make_service: Callable[..., HotkeyService], qtbot: Any) -> None:
+    portal = start_portal(shortcuts="all", hold_binds=True)
+    service = make_service()
+    service.start()
+    qtbot.waitUntil(lambda: portal.held() == 1, timeout=20000)
+    # A liveness guard: if close() waited for the desktop, the dialog is "answered" after a while so the test ends.
+    waited = threading.Event()
+
+    def answer_for_the_user() -> None:
+        waited.set()
+        portal.release()
+
+    guard = threading.Timer(20, answer_for_the_user)
+    guard.start()
+    try:
+        service.close()
+    finally:
+        guard.cancel()
+        guard.join()
+    assert not waited.is_set(), "close() waited for the desktop's answer"
+    assert binder_threads() == [] and portal_threads() == []
+    qtbot.waitUntil(lambda: portal.sessions() == 0, timeout=10000)

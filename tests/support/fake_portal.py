@@ -9,7 +9,8 @@ that did not add a match rule first never sees it); sessions live at ``.../sessi
 to the connection that created them; ``Activated``/``Deactivated`` are sent to the session owner only, with
 the real signature ``(osta{sv})``; a property of an interface it does not export answers GDBus's
 ``InvalidArgs``. A test-only interface, ``org.glmv.test.Portal``, makes it press a shortcut and tells what
-happened. It exits cleanly on SIGTERM.
+happened. With ``--hold-binds`` it answers no BindShortcuts until the test releases them (a desktop whose
+dialog the user has not answered yet), without blocking anything else. It exits cleanly on SIGTERM.
 
 Usage::
 
@@ -17,6 +18,7 @@ Usage::
         ...  # talk to org.freedesktop.portal.Desktop on that bus
         portal.activate("capture_region")   # → number of sessions that got Activated
         portal.calls()                      # every portal call, as plain dicts
+        portal.held(); portal.release()     # with hold_binds=True: unanswered binds; answer them now
 
     python -m tests.support.fake_portal --screenshot deny --shortcuts none --no-registry
 """
@@ -106,6 +108,7 @@ class FakePortalService:
         self.tokens = count(1)
         self.shots = count(1)
         self.after_reply: list[Callable[[], None]] = []
+        self.held: list[tuple[str, Callable[[], None]]] = []  # --hold-binds: (request path, answer) not sent yet
 
     # -- plumbing ---------------------------------------------------------------------------------------------
     def serve(self) -> None:
@@ -335,13 +338,32 @@ class FakePortalService:
             wanted[shortcut_id] = (self.option(info, "description", "s") or "",
                                    self.option(info, "preferred_trigger", "s") or "")
         mode = self.args.shortcuts
-        if mode == "refuse":
-            self.respond(handle, 1, {})
-            return "o", (handle,)
-        if mode == "all":
-            state["bound"] = {sid: trigger for sid, (_desc, trigger) in wanted.items()}
-        self.respond(handle, 0, {"shortcuts": ("a(sa{sv})", self.described(state, wanted))})
+
+        def answer() -> None:
+            if mode == "refuse":
+                self.respond(handle, 1, {})
+                return
+            if mode == "all":
+                state["bound"] = {sid: trigger for sid, (_desc, trigger) in wanted.items()}
+            self.respond(handle, 0, {"shortcuts": ("a(sa{sv})", self.described(state, wanted))})
+
+        if self.args.hold_binds:  # the user has not answered the desktop's dialog yet
+            self.pending.add(handle)
+            self.held.append((handle, answer))
+        else:
+            answer()
         return "o", (handle,)
+
+    def release(self) -> int:
+        """Answer every held BindShortcuts whose request and session are still open; how many were answered."""
+        held, self.held = self.held, []
+        answered = 0
+        for handle, answer in held:
+            if handle in self.pending:
+                self.pending.discard(handle)
+                answer()
+                answered += 1
+        return answered
 
     @staticmethod
     def described(state: dict[str, Any], wanted: dict[str, tuple[str, str]] | None = None) -> list[Any]:
@@ -369,6 +391,10 @@ class FakePortalService:
             return "s", (json.dumps(self.calls),)
         if member == "Sessions":
             return "u", (len(self.sessions),)
+        if member == "Held":
+            return "u", (sum(handle in self.pending for handle, _answer in self.held),)
+        if member == "Release":
+            return "u", (self.release(),)
         raise _DBusError("org.freedesktop.DBus.Error.UnknownMethod", f"Unknown test method “{member}”")
 
     def activate(self, shortcut_id: str) -> int:
@@ -406,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shortcuts", choices=[*SHORTCUT_MODES, "absent"], default="all")
     parser.add_argument("--no-registry", dest="registry", action="store_false",
                         help="no org.freedesktop.host.portal.Registry (portals before 1.19)")
+    parser.add_argument("--hold-binds", action="store_true",
+                        help="answer BindShortcuts only when the test calls Release (a dialog left open)")
     args = parser.parse_args(argv)
     if args.screenshot == "ok" and not args.picture:
         parser.error("--screenshot ok needs --picture")
@@ -452,7 +480,8 @@ class FakePortal:
     """Start the fake portal as a child process on `bus_address`; stop it with SIGTERM and wait."""
 
     def __init__(self, bus_address: str, *, screenshot: str = "ok", picture: Path | None = None,
-                 shots_dir: Path | None = None, shortcuts: str = "all", registry: bool = True) -> None:
+                 shots_dir: Path | None = None, shortcuts: str = "all", registry: bool = True,
+                 hold_binds: bool = False) -> None:
         self.bus_address = bus_address
         self.argv = [sys.executable, "-m", "tests.support.fake_portal", "--screenshot", screenshot,
                      "--shortcuts", shortcuts]
@@ -462,6 +491,8 @@ class FakePortal:
             self.argv += ["--shots-dir", str(shots_dir)]
         if not registry:
             self.argv.append("--no-registry")
+        if hold_binds:
+            self.argv.append("--hold-binds")
         self.process: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop(), kept open while the child writes
@@ -523,6 +554,16 @@ class FakePortal:
     def sessions(self) -> int:
         """How many GlobalShortcuts sessions are open."""
         number, = _call(self.bus_address, PORTAL_PATH, TEST, "Sessions")
+        return int(number)
+
+    def held(self) -> int:
+        """How many BindShortcuts wait for `release()` (with hold_binds=True), not counting closed requests."""
+        number, = _call(self.bus_address, PORTAL_PATH, TEST, "Held")
+        return int(number)
+
+    def release(self) -> int:
+        """Answer the held BindShortcuts, as a user who confirms the desktop's dialog; returns how many."""
+        number, = _call(self.bus_address, PORTAL_PATH, TEST, "Release")
         return int(number)
 
     def calls(self) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,13 @@ from desktop.availability import Availability
 from desktop.config.settings import SettingsStore
 from desktop.config.shortcuts import Shortcut
 from desktop.hotkeys.base import HotkeyAction, HotkeyBackend, Registration, RegistrationStatus
-from desktop.hotkeys.service import HotkeyService, LazyBackendFactory, default_backend_factories, settings_key
+from desktop.hotkeys.service import (
+    HotkeyService,
+    LazyBackendFactory,
+    default_backend_factories,
+    register_all,
+    settings_key,
+)
 
 
 class FakeBackend:
@@ -68,6 +75,7 @@ class Factories:
             self.built.append(backend)
             return backend
 
+        factory.name = kwargs.get("name", "fake")  # type: ignore[attr-defined]  # as LazyBackendFactory has
         return factory
 
 
@@ -90,13 +98,16 @@ def test_start_picks_the_first_available_backend_and_registers_every_action(
     service = HotkeyService(settings, [factories.make(name="first", available=False),
                                        factories.make(name="second"), factories.make(name="third")])
     service.start()
-    first, second, third = factories.built
+    # The backend after the chosen one is not even built at start (asking the portal takes a D-Bus call).
+    first, second = factories.built
     assert service.backend_name == "second"
-    assert first.closed and third.closed and not second.closed
+    assert first.closed and not second.closed
     assert second.held == {action: settings.get(settings_key(action)) for action in HotkeyAction}
     assert all(r.ok for r in service.registrations())
+    # report() checks it then, and closes it at once.
     assert [name for name, _a in service.report()] == ["first", "second", "third"]
     assert [a.available for _n, a in service.report()] == [False, True, True]
+    assert len(factories.built) == 3 and factories.built[2].closed
     service.close()
     assert second.closed
 
@@ -296,3 +307,241 @@ def test_the_session_type_decides_the_linux_order(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("XDG_SESSION_TYPE", "x11")
     monkeypatch.setenv("DISPLAY", ":0")
     assert [f.name for f in default_backend_factories("linux")][0] == "x11"  # type: ignore[attr-defined]
+
+
+def test_report_checks_each_later_backend_once_and_keeps_none_open(
+        qapp: object, settings: SettingsStore, factories: Factories) -> None:
+    service = HotkeyService(settings, [factories.make(name="x11"), factories.make(name="portal", available=False),
+                                       factories.make(name="other")])
+    service.start()
+    assert [b.name for b in factories.built] == ["x11"]
+    report = service.report()
+    assert report == [("x11", Availability(True)), ("portal", Availability(False, "portal does not work here")),
+                      ("other", Availability(True))]
+    assert service.report() == report  # cached: nothing is built twice
+    assert [b.name for b in factories.built] == ["x11", "portal", "other"]
+    assert [b.closed for b in factories.built] == [False, True, True]
+    service.close()
+
+
+# -- a backend that blocks (the shortcuts portal): never called on the UI thread ------------------------------
+class BlockingBackend(FakeBackend):
+    """Binds whole sets like the portal; each bind waits for `answer` (the user in the desktop's dialog)."""
+
+    blocking = True
+
+    def __init__(self, on_activated: Callable[[HotkeyAction], None], gated: bool = False,
+                 fail: Exception | None = None) -> None:
+        super().__init__(on_activated, name="portal")
+        self.answer = threading.Event()
+        if not gated:
+            self.answer.set()
+        self.fail = fail
+        self.asked = threading.Event()
+        self.binds: list[dict[str, str]] = []
+        self.threads: list[str] = []
+
+    def register_all(self, wanted: dict[HotkeyAction, Shortcut]) -> dict[HotkeyAction, Registration]:
+        self.threads.append(threading.current_thread().name)
+        self.binds.append({action.value: shortcut.portable() for action, shortcut in wanted.items()})
+        self.asked.set()
+        self.answer.wait(30)  # close() sets it, as closing the portal's connection ends the wait
+        if self.fail is not None:
+            raise self.fail
+        if self.closed:
+            raise ConnectionError("the connection closed")
+        self.held = {action: shortcut.portable() for action, shortcut in wanted.items()}
+        return {action: Registration(action, shortcut.portable(), RegistrationStatus.REGISTERED, "bound")
+                for action, shortcut in wanted.items()}
+
+    def register(self, action: HotkeyAction, shortcut: Shortcut) -> Registration:
+        raise AssertionError("a blocking backend is bound in sets")
+
+    def unregister(self, action: HotkeyAction) -> None:
+        raise AssertionError("a blocking backend is bound in sets")
+
+    def close(self) -> None:
+        super().close()
+        self.answer.set()
+
+
+class Desktop:
+    """Builds the BlockingBackend a service uses and keeps it for the test."""
+
+    def __init__(self) -> None:
+        self.built: list[BlockingBackend] = []
+
+    def factories(self, **kwargs: Any) -> list[Callable[[Callable[[HotkeyAction], None]], HotkeyBackend]]:
+        def factory(on_activated: Callable[[HotkeyAction], None]) -> HotkeyBackend:
+            backend = BlockingBackend(on_activated, **kwargs)
+            self.built.append(backend)
+            return backend
+
+        return [factory]
+
+    @property
+    def backend(self) -> BlockingBackend:
+        return self.built[0]
+
+
+@pytest.fixture
+def desktop() -> Desktop:
+    return Desktop()
+
+
+def settled(service: HotkeyService) -> bool:
+    return not service.pending and all(r.status is not RegistrationStatus.PENDING for r in service.registrations())
+
+
+def test_start_returns_before_a_blocking_backend_answers(
+        qapp: object, qtbot: Any, settings: SettingsStore, desktop: Desktop) -> None:
+    # GIVEN a desktop that waits for the user in a dialog
+    service = HotkeyService(settings, desktop.factories(gated=True))
+    # WHEN the service starts
+    service.start()
+    # THEN it returns at once, every hotkey pending, and the bind runs on the service's worker thread
+    assert all(r.status is RegistrationStatus.PENDING and r.reason and r.advice() == ""
+               for r in service.registrations())
+    assert service.pending
+    assert desktop.backend.asked.wait(10)
+    # WHEN the user confirms the dialog
+    with qtbot.waitSignal(service.changed, timeout=10000):
+        desktop.backend.answer.set()
+    # THEN every hotkey is registered, from one bind of the whole set, made off the UI thread
+    assert all(r.ok and r.reason == "bound" for r in service.registrations())
+    assert not service.pending
+    assert desktop.backend.binds == [{a.value: settings.get(settings_key(a)) for a in HotkeyAction}]
+    assert desktop.backend.threads[0].startswith("glmv-hotkey-binder")
+    service.close()
+
+
+def test_blocking_backend_setting_changes_coalesce_and_suspend_costs_nothing(
+        qapp: object, qtbot: Any, settings: SettingsStore, desktop: Desktop) -> None:
+    service = HotkeyService(settings, desktop.factories())
+    service.start()
+    qtbot.waitUntil(lambda: settled(service), timeout=10000)
+    backend = desktop.backend
+    assert len(backend.binds) == 1
+    # WHEN the settings dialog applies several changes together
+    settings.set("hotkeys.capture_region", "Meta+R")
+    settings.set("hotkeys.quick_ask", "")
+    settings.set("hotkeys.capture_all", "Ctrl+Alt+Shift+Z")
+    # THEN they show at once (pending or off) ...
+    states = by_action(service)
+    assert states[HotkeyAction.CAPTURE_REGION].status is RegistrationStatus.PENDING
+    assert states[HotkeyAction.CAPTURE_REGION].shortcut == "Meta+R"
+    assert states[HotkeyAction.QUICK_ASK].status is RegistrationStatus.DISABLED
+    assert states[HotkeyAction.CAPTURE_WINDOW].ok  # unchanged: keeps its state
+    # ... and become one rebind of the whole set
+    qtbot.waitUntil(lambda: settled(service), timeout=10000)
+    assert len(backend.binds) == 2
+    assert backend.binds[1] == {"capture_region": "Meta+R", "capture_window": "Ctrl+Alt+Shift+W",
+                                "capture_screen": "Ctrl+Alt+Shift+F", "capture_all": "Ctrl+Alt+Shift+Z"}
+    assert all(r.ok for r in service.registrations() if r.action is not HotkeyAction.QUICK_ASK)
+    # WHEN a recorder takes the focus and leaves it
+    activated: list[str] = []
+    service.activated.connect(activated.append)
+    service.suspend()
+    assert service.suspended and not service.pending
+    backend.press("Ctrl+Alt+Shift+W")  # a press meanwhile is ignored (it is being recorded)
+    service.resume()
+    # THEN the desktop is not asked again, and the hotkeys still read registered and work
+    assert len(backend.binds) == 2 and not service.pending and activated == []
+    assert by_action(service)[HotkeyAction.CAPTURE_REGION].ok
+    with qtbot.waitSignal(service.activated) as blocker:
+        backend.press("Meta+R")
+    assert blocker.args == ["capture_region"]
+    service.close()
+
+
+def test_a_change_during_a_bind_is_bound_after_it(
+        qapp: Any, qtbot: Any, settings: SettingsStore, desktop: Desktop) -> None:
+    service = HotkeyService(settings, desktop.factories())
+    service.start()
+    backend = desktop.backend
+    qtbot.waitUntil(lambda: settled(service), timeout=10000)
+    backend.answer.clear()
+    backend.asked.clear()
+    settings.set("hotkeys.capture_region", "Meta+R")
+    qtbot.waitUntil(backend.asked.is_set, timeout=10000)
+    # WHEN two more changes come while the desktop still shows its dialog
+    settings.set("hotkeys.capture_region", "Meta+T")
+    settings.set("hotkeys.capture_screen", "Meta+F")
+    qapp.processEvents()
+    assert len(backend.binds) == 2  # one bind at a time
+    assert by_action(service)[HotkeyAction.CAPTURE_REGION].status is RegistrationStatus.PENDING
+    backend.answer.set()
+    # THEN one more bind carries both, and the stale outcome is never shown as final
+    qtbot.waitUntil(lambda: settled(service), timeout=10000)
+    assert len(backend.binds) == 3
+    assert backend.binds[2]["capture_region"] == "Meta+T" and backend.binds[2]["capture_screen"] == "Meta+F"
+    region = by_action(service)[HotkeyAction.CAPTURE_REGION]
+    assert region.ok and region.shortcut == "Meta+T"
+    service.close()
+
+
+def test_duplicates_are_taken_before_asking_a_blocking_backend(
+        qapp: object, qtbot: Any, settings: SettingsStore, desktop: Desktop) -> None:
+    settings.set("hotkeys.quick_ask", "Ctrl+Alt+Shift+S")  # capture_region's default
+    service = HotkeyService(settings, desktop.factories())
+    service.start()
+    quick = by_action(service)[HotkeyAction.QUICK_ASK]
+    assert quick.status is RegistrationStatus.TAKEN and HotkeyAction.CAPTURE_REGION.label in quick.reason
+    qtbot.waitUntil(lambda: settled(service), timeout=10000)
+    assert "quick_ask" not in desktop.backend.binds[0]
+    service.close()
+
+
+def test_close_during_a_bind_returns_without_waiting_for_the_desktop(
+        qapp: object, settings: SettingsStore, desktop: Desktop) -> None:
+    service = HotkeyService(settings, desktop.factories(gated=True))
+    service.start()
+    assert desktop.backend.asked.wait(10)
+    # WHEN the app quits while the desktop's dialog is open
+    service.close()
+    # THEN the backend is closed and the worker is gone (the leftover-thread check says so too)
+    assert desktop.backend.closed
+    assert not [t for t in threading.enumerate() if t.name.startswith("glmv-hotkey-binder")]
+
+
+def test_settle_waits_for_the_answer_without_an_event_loop(
+        qapp: object, settings: SettingsStore, desktop: Desktop) -> None:
+    service = HotkeyService(settings, desktop.factories())
+    service.start()
+    assert service.settle(10)
+    assert all(r.ok for r in service.registrations()) and not service.pending
+    settings.set("hotkeys.capture_all", "Meta+A")  # applied at once: only the rebind timer is pending
+    assert service.pending and service.settle(10)
+    assert by_action(service)[HotkeyAction.CAPTURE_ALL].ok and len(desktop.backend.binds) == 2
+    service.close()
+
+
+def test_a_blocking_backend_that_raises_gives_unsupported(
+        qapp: object, settings: SettingsStore, desktop: Desktop) -> None:
+    service = HotkeyService(settings, desktop.factories(fail=RuntimeError("portal bug")))
+    service.start()
+    assert service.settle(10)
+    assert all(r.status is RegistrationStatus.UNSUPPORTED and "portal bug" in r.reason
+               for r in service.registrations())
+    service.close()
+
+
+def test_register_all_loops_over_a_backend_without_a_batch(qapp: object, factories: Factories) -> None:
+    backend = factories.make(taken=frozenset({"Meta+B"}))(lambda action: None)
+    out = register_all(backend, {HotkeyAction.CAPTURE_REGION: Shortcut.parse("Meta+A"),
+                                 HotkeyAction.QUICK_ASK: Shortcut.parse("Meta+B")},
+                       held=frozenset({HotkeyAction.CAPTURE_ALL}))
+    assert out[HotkeyAction.CAPTURE_REGION].ok and out[HotkeyAction.QUICK_ASK].status is RegistrationStatus.TAKEN
+    assert factories.built[0].calls == [("unregister", "capture_all"), ("register", "capture_region=Meta+A"),
+                                        ("register", "quick_ask=Meta+B")]
+
+
+def test_report_without_checking_names_the_later_backends_unchecked(
+        qapp: object, settings: SettingsStore, factories: Factories) -> None:
+    service = HotkeyService(settings, [factories.make(name="x11"), factories.make(name="portal")])
+    service.start()
+    (first, used), (name, later) = service.report(check_all=False)
+    assert (first, used.available) == ("x11", True)
+    assert name == "portal" and not later.available and "Not checked" in later.reason
+    assert len(factories.built) == 1
+    service.close()

@@ -193,21 +193,21 @@ WINDOW_LIST = [
 ]
 
 
-def test_mac_lists_layer_zero_windows_front_to_back_in_pixels() -> None:
+def test_mac_lists_layer_zero_windows_front_to_back_in_points() -> None:
+    # mss captures macOS at nominal resolution: points are the capture's pixels, even on Retina
     listed = MacWindowLister(FakeQuartz(WINDOW_LIST, RETINA)).windows()
     assert listed == [
-        WindowInfo(10, "Chat — GLM-V", Rect(200, 100, 1600, 1200), 200),
-        WindowInfo(11, "App300", Rect(801, 600, 600, 400), 300),
-        WindowInfo(14, "Inspector", Rect(20, 20, 400, 200), 200),
+        WindowInfo(10, "Chat — GLM-V", Rect(100, 50, 800, 600), 200),
+        WindowInfo(11, "App300", Rect(400, 300, 300, 200), 300),
+        WindowInfo(14, "Inspector", Rect(10, 10, 200, 100), 200),
     ]
 
 
-def test_mac_uses_the_scale_of_the_display_holding_the_window() -> None:
+def test_mac_rectangles_do_not_depend_on_the_displays_scale() -> None:
     displays = [(Rect(0, 0, 1512, 982), 2.0), (Rect(1512, 0, 1920, 1080), 1.0)]
-    listed = MacWindowLister(FakeQuartz([entry(1, 5, (1600, 100, 400, 300))], displays)).windows()
-    assert listed[0].rect == Rect(1600, 100, 400, 300)
-    assert MacWindowLister(FakeQuartz([entry(1, 5, (100, 100, 400, 300))], [])).windows()[0].rect == \
-        Rect(100, 100, 400, 300)
+    for window in ((1600, 100, 400, 300), (100, 100, 400, 300)):
+        listed = MacWindowLister(FakeQuartz([entry(1, 5, window)], displays)).windows()
+        assert listed[0].rect == Rect(*window)
 
 
 def test_mac_active_is_the_frontmost_apps_front_window() -> None:
