@@ -115,9 +115,9 @@ class CaptureFlow(QObject):
         """Open the capture connections ahead of the first hotkey, so it is as fast as the rest."""
         def prepare() -> None:
             try:
-                handler = self.services.capture.active()
-                if handler.name != "portal":  # a portal screenshot may prompt the user: never ahead of time
-                    handler.grab_monitors()  # the first grab sets up shared memory
+                # Opens the display connection; no picture is taken ahead of time (a portal screenshot
+                # may prompt the user, and a held frame would cost 8 MB of idle memory per 1080p screen).
+                self.services.capture.active()
                 lister = self._window_lister()
                 if lister.availability().available:  # type: ignore[attr-defined]
                     lister.windows()  # type: ignore[attr-defined]
