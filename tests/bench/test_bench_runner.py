@@ -11,7 +11,7 @@ from tests.support import desktop_env
 
 
 def test_quick_run_produces_every_figure(tmp_path: Path) -> None:
-    desktop_env.require("Xvfb", "trayer", "xdotool", "dbus-daemon", "gnome-keyring-daemon")
+    desktop_env.require("Xvfb", "trayer", "xdotool", "dbus-daemon", "gnome-keyring-daemon", "Xorg", "flameshot")
     result = subprocess.run([sys.executable, "-m", "tests.bench.run", "--quick", "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -19,6 +19,8 @@ def test_quick_run_produces_every_figure(tmp_path: Path) -> None:
     figures = {f["name"]: f for f in json.loads(written.read_text())["figures"]}
     assert {name.split(",")[0] for name in figures} >= {
         "Cold start → tray icon shown", "Idle RSS after start", "RSS after one full ask",
-        "Capture 1920×1080 → payload ready", "Parser throughput", "Worst UI stall"}
+        "Capture 1920×1080 → payload ready", "Parser throughput", "Worst UI stall",
+        "Hotkey → region overlay shown", "Region 1920×1080 confirmed → payload ready",
+        "Flameshot `flameshot full -p` (reference)", "Hotkey → overlays shown"}
     assert all(f["values"] and all(v > 0 for v in f["values"]) for f in figures.values())
     assert "| Cold start → tray icon shown |" in result.stdout
