@@ -1,7 +1,7 @@
 """`glmv-desktop doctor`: what works on this machine, per subsystem, and why not.
 
 Each line is a check with ✔ / ✘ / – (not applicable), what was found, and what to do. Later
-subsystems (local servers, documents) add their sections here.
+subsystems (documents) add their sections here.
 """
 
 from __future__ import annotations
@@ -130,6 +130,27 @@ def hotkey_checks() -> list[Check]:
     return checks
 
 
+def local_server_checks() -> list[Check]:
+    """This machine's GPUs, and for each catalog model the best way to run it here (the fit planner)."""
+    from desktop.assistant.services import AppPaths
+    from desktop.backends.catalog import CATALOG
+    from desktop.backends.hardware import describe, probe_hardware
+    from desktop.backends.planner import Fit, Plan, plan_all
+
+    report = probe_hardware(AppPaths.for_user().data / "models")
+    checks = [Check(None, _("hardware"), line) for line in describe(report) if not line.startswith("Problem:")]
+    checks += [Check(False, _("hardware"), problem) for problem in report.problems]
+    best: dict[str, Plan] = {}
+    for entry in plan_all(CATALOG, report):
+        best.setdefault(entry.model.id, entry)  # plan_all puts each model's best verdict first
+    for entry in best.values():
+        verdict = {Fit.GREEN: True, Fit.YELLOW: None, Fit.RED: False}[entry.fit]
+        reason = entry.reasons[0] if entry.reasons else ""
+        checks.append(Check(verdict, _("{model} on {engine}").format(model=entry.model.name, engine=entry.engine.label),
+                            f"{entry.fit.value}: {reason}"))
+    return checks
+
+
 def keychain_checks() -> list[Check]:
     """The keyring backend and whether keys can be stored."""
     from desktop.config.secrets import SecretStore
@@ -189,6 +210,7 @@ def run_doctor(out: TextIO = sys.stdout) -> int:
         (_("Display and tray"), display_checks),
         (_("Screen capture"), lambda: capture_checks() + window_checks()),
         (_("Global hotkeys"), hotkey_checks),
+        (_("Local servers (this machine)"), local_server_checks),
         (_("Keychain"), keychain_checks),
         (_("Endpoints"), lambda: asyncio.run(_endpoint_checks())),
     ]
