@@ -3,14 +3,16 @@
 Every server binds to 127.0.0.1 only, and takes a random API key where the engine supports one
 (DESIGN.md, "Local servers (facts)"). The flags were checked against each engine's documentation:
 
-- vLLM: `vllm serve MODEL` with `--host`, `--port`, `--api-key`, `--served-model-name` (vLLM's serve
-  CLI reference); the recipe flags, `--max-model-len`, `--tensor-parallel-size`, `--dtype` and
+- vLLM: `vllm serve MODEL` with `--host`, `--port`, `--served-model-name` (vLLM's serve CLI
+  reference) and the key in `VLLM_API_KEY` (its API server reads it when `--api-key` is not
+  given); the recipe flags, `--max-model-len`, `--tensor-parallel-size`, `--dtype` and
   `--gpu-memory-utilization` come from the planner. `--allowed-local-media-path` is never passed: it
   would let any request read the user's files.
 - SGLang: `python -m sglang.launch_server --model-path M` with `--host`, `--port`, `--api-key`,
   `--served-model-name` (docs/advanced_features/server_arguments.md); `--context-length`, `--tp` and
   the parsers come from the planner.
-- llama.cpp: `llama-server -m MODEL.gguf --mmproj MMPROJ.gguf` with `--host`, `--port`, `--api-key`,
+- llama.cpp: `llama-server -m MODEL.gguf --mmproj MMPROJ.gguf` with `--host`, `--port`, the key in
+  `LLAMA_API_KEY` (the server README's environment name for `--api-key`),
   `--alias`, `--jinja` (tools/server/README.md); `-c` and `-ngl` come from the planner.
 - transformers serve: `transformers serve MODEL --host --port` (its `--help`, transformers 5.x). It has
   no API key option, so the server is protected only by listening on 127.0.0.1.
@@ -111,10 +113,13 @@ def build_command(plan: Plan, model_path: str, *, port: int, api_key: str | None
     name = served_name or default_served_name(plan.model)
     key = ["--api-key", api_key] if api_key else []
     engine = plan.engine
+    # vLLM and llama.cpp read the key from their environment (VLLM_API_KEY, LLAMA_API_KEY), which
+    # other users of the machine cannot read, unlike a process's command line; SGLang only takes it
+    # as an argument.
     if engine is Engine.VLLM:
-        argv = [program, "serve", model_path, "--host", HOST, "--port", str(port), *key,
+        argv = [program, "serve", model_path, "--host", HOST, "--port", str(port),
                 "--served-model-name", name, *plan.flags]
-        return argv, dict(VLLM_ENV)
+        return argv, {**VLLM_ENV, **({"VLLM_API_KEY": api_key} if api_key else {})}
     if engine is Engine.SGLANG:
         # `python -m sglang.launch_server` works in every SGLang release; the newer `sglang serve`
         # (0.5.x) does not exist in older ones, and the newest still accept launch_server (with a
@@ -127,8 +132,8 @@ def build_command(plan: Plan, model_path: str, *, port: int, api_key: str | None
         # --jinja: the GLM chat template in the GGUF needs the Jinja engine (the default only in
         # recent builds; older ones fall back to a built-in template without images or thinking).
         argv = [program, "-m", str(gguf), "--mmproj", str(mmproj), "--host", HOST, "--port", str(port),
-                *key, "--alias", name, "--jinja", *plan.flags]
-        return argv, {}
+                "--alias", name, "--jinja", *plan.flags]
+        return argv, {"LLAMA_API_KEY": api_key} if api_key else {}
     # transformers serve: the model is pinned by the positional FORCE_MODEL. No --continuous-batching:
     # it applies to text-only models, and a vision model falls back to sequential generation with a
     # warning anyway. No API key option exists; 127.0.0.1 is the only protection.

@@ -74,14 +74,14 @@ def test_vllm_serves_the_flash_model_on_loopback_with_the_key_and_the_plans_flag
     assert argv[:3] == ["/venvs/vllm/bin/vllm", "serve", "/models/glm-4.6v-flash"]
     assert value_after(argv, "--host") == "127.0.0.1" == HOST
     assert value_after(argv, "--port") == "41234"
-    assert value_after(argv, "--api-key") == KEY
+    assert KEY not in argv, "the key goes in the environment, which other users cannot read"
     assert value_after(argv, "--served-model-name") == "zai-org/GLM-4.6V-Flash"
     assert_flags_in_order(argv, result.flags)
     assert value_after(argv, "--max-model-len") == str(result.context)
     assert value_after(argv, "--reasoning-parser") == "glm45"
     assert "--mm-encoder-tp-mode" in argv and "--enable-auto-tool-choice" in argv
     assert not any(arg.startswith("--allowed-local-media-path") for arg in argv)
-    assert env == {"VLLM_NO_USAGE_STATS": "1"}
+    assert env == {"VLLM_NO_USAGE_STATS": "1", "VLLM_API_KEY": KEY}
 
 
 def test_vllm_fp8_moe_over_two_gpus_carries_tensor_parallelism() -> None:
@@ -124,12 +124,12 @@ def test_llama_cpp_picks_the_weights_and_the_projector_from_the_folder(tmp_path:
     assert value_after(argv, "--mmproj") == str(folder / "mmproj-GLM-4.6V-Flash-Q8_0.gguf")
     assert value_after(argv, "--host") == "127.0.0.1"
     assert value_after(argv, "--port") == "8081"
-    assert value_after(argv, "--api-key") == KEY
+    assert KEY not in argv
     assert value_after(argv, "--alias") == "GLM-4.6V-Flash"
     assert "--jinja" in argv
     assert_flags_in_order(argv, result.flags)
     assert value_after(argv, "-c") == str(result.context) and value_after(argv, "-ngl") == "99"
-    assert env == {}
+    assert env == {"LLAMA_API_KEY": KEY}
 
 
 def test_llama_cpp_on_the_cpu_has_a_context_but_no_offload(tmp_path: Path) -> None:
@@ -184,10 +184,13 @@ def test_every_engine_binds_to_loopback_only(tmp_path: Path) -> None:
     for model_id, engine in [("glm-4.6v-flash", Engine.VLLM), ("glm-4.6v-flash", Engine.SGLANG),
                              ("glm-4.6v-flash-gguf", Engine.LLAMA_CPP), ("glm-4.6v-flash", Engine.TRANSFORMERS)]:
         result = plan(BY_ID[model_id], engine, hardware)
-        argv, _env = build_command(result, str(folder), port=9000, api_key=KEY if supports_api_key(engine) else None)
+        argv, env = build_command(result, str(folder), port=9000, api_key=KEY if supports_api_key(engine) else None)
         assert value_after(argv, "--host") == "127.0.0.1"
         assert "0.0.0.0" not in argv
-        assert ("--api-key" in argv) is supports_api_key(engine)
+        # the key reaches every engine that takes one: in the environment where it can, else as an argument
+        given = value_after(argv, "--api-key") if "--api-key" in argv else None
+        assert (given == KEY or KEY in env.values()) is supports_api_key(engine)
+        assert (engine is Engine.SGLANG) is ("--api-key" in argv)
 
 
 def test_a_plan_may_not_override_what_the_launcher_owns() -> None:
@@ -202,8 +205,8 @@ def test_a_plan_may_not_override_what_the_launcher_owns() -> None:
 
 def test_without_a_key_no_key_flag_is_passed() -> None:
     result = plan(BY_ID["glm-4.6v-flash"], Engine.VLLM, machine(H100))
-    argv, _env = build_command(result, "/m", port=8000, api_key=None)
-    assert "--api-key" not in argv
+    argv, env = build_command(result, "/m", port=8000, api_key=None)
+    assert "--api-key" not in argv and "VLLM_API_KEY" not in env
 
 
 def test_names_and_programs() -> None:
