@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from desktop.availability import Availability
+from desktop.availability import Availability, wayland_session
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 
@@ -161,7 +161,6 @@ def crop(shots: list[Screenshot], rect: Rect) -> Image.Image:
 
 def default_chain() -> CaptureChain:
     """The handlers for this platform, best first."""
-    import os
     import sys
 
     from desktop.capture.mss_handler import MssCapture
@@ -170,8 +169,7 @@ def default_chain() -> CaptureChain:
         return CaptureChain([MssCapture()])
     from desktop.capture.portal import PortalCapture
 
-    if os.environ.get("XDG_SESSION_TYPE") == "wayland" or (
-            os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY")):
+    if wayland_session():
         return CaptureChain([PortalCapture(), MssCapture()])
     # On X11 mss reads the screen directly; the portal is the fallback (e.g. a locked-down X server).
     return CaptureChain([MssCapture(), PortalCapture()])

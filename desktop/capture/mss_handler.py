@@ -10,7 +10,7 @@ import sys
 import threading
 from typing import Any
 
-from desktop.availability import Availability
+from desktop.availability import Availability, wayland_session
 from desktop.capture.base import CaptureError, CaptureScope, Monitor, Screenshot
 from desktop.i18n import _
 from desktop.media.images import from_bgra
@@ -36,9 +36,7 @@ class MssCapture:
     def availability(self) -> Availability:
         """Available on Windows, macOS and X11 sessions (including XWayland only for X11 windows)."""
         if sys.platform.startswith("linux"):
-            if os.environ.get("XDG_SESSION_TYPE") == "wayland" or (
-                os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY")
-            ):
+            if wayland_session():
                 return Availability(False, _("mss cannot capture a Wayland session."),
                                     _("The desktop portal captures instead; if it is missing, install "
                                       "xdg-desktop-portal and your desktop's portal backend."))

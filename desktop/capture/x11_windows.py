@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from desktop.availability import Availability
+from desktop.availability import Availability, wayland_session
 from desktop.capture.base import Rect
 from desktop.capture.window_list import WindowInfo, window_at
 from desktop.i18n import _
@@ -53,9 +53,7 @@ class X11WindowLister:
         if not sys.platform.startswith("linux") and not sys.platform.startswith("freebsd"):
             return Availability(False, _("X11 window listing works only on Linux and BSD desktops."))
         if self._display_name is None:
-            if os.environ.get("XDG_SESSION_TYPE") == "wayland" or (
-                os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY")
-            ):
+            if wayland_session():
                 return Availability(False, _("A Wayland session does not tell applications where other windows are."),
                                     _("Select a region or the whole screen instead, or log in with an X11 "
                                       "session to pick windows."))

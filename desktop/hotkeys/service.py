@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-import os
 import sys
 import threading
 import time
@@ -28,7 +27,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
-from desktop.availability import Availability
+from desktop.availability import Availability, wayland_session
 from desktop.config.settings import SettingsStore
 from desktop.config.shortcuts import Shortcut
 from desktop.hotkeys.base import BackendFactory, HotkeyAction, HotkeyBackend, Registration, RegistrationStatus
@@ -70,8 +69,7 @@ def default_backend_factories(platform: str = sys.platform, wayland: bool | None
     if platform == "darwin":
         return [LazyBackendFactory("macos", "desktop.hotkeys.macos", "MacHotkeys")]
     if wayland is None:
-        wayland = os.environ.get("XDG_SESSION_TYPE") == "wayland" or bool(
-            os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY"))
+        wayland = wayland_session()
     portal = LazyBackendFactory("portal", "desktop.hotkeys.portal", "PortalHotkeys")
     x11 = LazyBackendFactory("x11", "desktop.hotkeys.x11", "X11Hotkeys")
     return [portal, x11] if wayland else [x11, portal]

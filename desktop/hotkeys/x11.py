@@ -20,7 +20,7 @@ from typing import Any
 
 from PySide6.QtCore import QSocketNotifier, QTimer
 
-from desktop.availability import Availability
+from desktop.availability import Availability, wayland_session
 from desktop.config.shortcuts import Modifier, Shortcut
 from desktop.hotkeys.base import HotkeyAction, Registration, RegistrationStatus
 from desktop.i18n import _
@@ -50,9 +50,10 @@ def keysym_name(key: str) -> str | None:
     return _KEYSYM_NAMES.get(key)
 
 
-def wayland_session() -> bool:
-    """True in a Wayland session, where X11 grabs only see XWayland windows."""
-    return os.environ.get("XDG_SESSION_TYPE", "").lower() == "wayland" or bool(os.environ.get("WAYLAND_DISPLAY"))
+def grabs_blind_here() -> bool:
+    """True where X11 grabs would only see XWayland windows: a Wayland session, or any Wayland
+    display at all (stricter than capture: a grab that misses native windows is worse than none)."""
+    return wayland_session() or bool(os.environ.get("WAYLAND_DISPLAY"))
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class X11Hotkeys:
         """Available on Linux/BSD in an X11 session whose display we can open."""
         if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
             return Availability(False, _("X11 key grabs exist only on Linux and BSD desktops."))
-        if wayland_session():
+        if grabs_blind_here():
             return Availability(
                 False, _("X11 key grabs only see X11 windows under Wayland."),
                 _("Use the desktop's GlobalShortcuts portal (KDE Plasma 6, GNOME 48 or newer), or bind the "

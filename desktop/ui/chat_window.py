@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.assistant.asking import ask_options, endpoint_to_ask
 from desktop.assistant.services import Services
 from desktop.capture.base import CaptureScope
 from desktop.chat.client import Endpoint
@@ -373,14 +374,8 @@ class ChatWindow(QMainWindow):
     # -- asking -------------------------------------------------------------------------------------
     def current_options(self) -> AskOptions:
         """The options for the next question, from the composer and settings."""
-        s = self.services.settings
-        return AskOptions(
-            model=self.model_box.currentText().strip(), thinking=self.composer.thinking.isChecked(),
-            token_budget=self.composer.budget.value(), image_format=s.get("images.format"),
-            max_tokens=s.get("chat.max_tokens") or None, temperature=s.get("chat.temperature"),
-            top_p=s.get("chat.top_p"), top_k=s.get("chat.top_k"),
-            repetition_penalty=s.get("chat.repetition_penalty"),
-        )
+        return ask_options(self.services.settings, self.model_box.currentText(),
+                           thinking=self.composer.thinking.isChecked(), token_budget=self.composer.budget.value())
 
     @property
     def busy(self) -> bool:
@@ -395,16 +390,11 @@ class ChatWindow(QMainWindow):
         if not text and not attachments:
             self.composer.prompt.setFocus()
             return
-        profile = self.services.profiles.active()
-        if profile is None:
-            self.notifier.show_error(UserFacingError(_("No endpoint is set up."),
-                                                     _("Add one in Settings → Endpoints.")), self)
-            return
         options = self.current_options()
-        if not options.model:
-            self.notifier.show_error(UserFacingError(
-                _("No model is chosen for '{name}'.").format(name=profile.name),
-                _("Type or pick a model in the Model box at the top.")), self)
+        try:
+            endpoint_to_ask(self.services.profiles, options, _("Type or pick a model in the Model box at the top."))
+        except UserFacingError as exc:
+            self.notifier.show_error(exc, self)
             return
         self._restored = None
         question = self.conversation.add_question(text, attachments)

@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.assistant.asking import ask_options, endpoint_to_ask
 from desktop.assistant.services import Services
 from desktop.chat.conversation import Attachment, Conversation, Message, ReplyState
 from desktop.chat.request import AskOptions
@@ -615,14 +616,7 @@ class QuickAskPopup(QWidget):
 
     def current_options(self) -> AskOptions:
         """The options for the next question: the active model and the chat settings."""
-        s = self.services.settings
-        return AskOptions(
-            model=self.services.profiles.active_model().strip(), thinking=s.get("chat.thinking"),
-            token_budget=s.get("images.token_budget"), image_format=s.get("images.format"),
-            max_tokens=s.get("chat.max_tokens") or None, temperature=s.get("chat.temperature"),
-            top_p=s.get("chat.top_p"), top_k=s.get("chat.top_k"),
-            repetition_penalty=s.get("chat.repetition_penalty"),
-        )
+        return ask_options(self.services.settings, self.services.profiles.active_model())
 
     def _on_send_clicked(self) -> None:
         if self.busy:
@@ -638,16 +632,12 @@ class QuickAskPopup(QWidget):
         if not text and self._pending is None:
             self.question.setFocus()
             return
-        profile = self.services.profiles.active()
-        if profile is None:
-            self.notifier.show_error(UserFacingError(_("No endpoint is set up."),
-                                                     _("Add one in Settings → Endpoints.")), self)
-            return
         options = self.current_options()
-        if not options.model:
-            self.notifier.show_error(UserFacingError(
-                _("No model is chosen for '{name}'.").format(name=profile.name),
-                _("Pick a model in the chat window's model box, or set one in Settings → Endpoints.")), self)
+        try:
+            profile = endpoint_to_ask(self.services.profiles, options, _(
+                "Pick a model in the chat window's model box, or set one in Settings → Endpoints."))
+        except UserFacingError as exc:
+            self.notifier.show_error(exc, self)
             return
         if self._preparing is not None and not self._preparing.done():
             self._ask_when_ready = True  # the picture is still being prepared; it is sent right after
