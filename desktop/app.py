@@ -28,14 +28,19 @@ from desktop.ui.notifier import Notifier, install_exception_hooks
 from desktop.ui.operations import DeferredSave
 
 if TYPE_CHECKING:
+    from desktop.assistant.local_server import ServerManager
+    from desktop.backends.supervisor import RunningServerRecord
     from desktop.hotkeys.service import HotkeyService
     from desktop.ui.capture_flow import CaptureFlow
     from desktop.ui.chat_window import ChatWindow
     from desktop.ui.quick_ask import QuickAskHandover, QuickAskPopup
+    from desktop.ui.servers.window import LocalServersWindow
     from desktop.ui.settings_dialog import SettingsDialog
     from desktop.ui.tray import Tray
 
 log = logging.getLogger(__name__)
+
+LEFT_OVER_CHECK_DELAY_MS = 1500  # after start-up, so the tray is not held up
 
 
 class AppController(QObject):
@@ -56,8 +61,13 @@ class AppController(QObject):
         self._capture: CaptureFlow | None = None
         self._popup: QuickAskPopup | None = None
         self.hotkeys: HotkeyService | None = None
+        self._servers: LocalServersWindow | None = None
+        self._server_manager: ServerManager | None = None
         self._stopped = False
         self._hotkeys_reported = False
+        self._left_over_timer = QTimer(self)
+        self._left_over_timer.setSingleShot(True)
+        self._left_over_timer.timeout.connect(self._check_left_over_server)
 
     # -- start -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -73,6 +83,7 @@ class AppController(QObject):
             self.tray.quick_ask.connect(self.quick_ask)
             self.tray.open_chat.connect(self.open_chat)
             self.tray.open_settings.connect(self.open_settings)
+            self.tray.open_servers.connect(self.open_servers)
             self.tray.quit_requested.connect(self.quit)
             self.tray.show()
             trace("tray-requested")
@@ -89,6 +100,7 @@ class AppController(QObject):
             chat.bring_to_front()
         # Grabbing keys talks to the window system: after the tray is up, not before.
         QTimer.singleShot(0, self._start_hotkeys)
+        self._left_over_timer.start(LEFT_OVER_CHECK_DELAY_MS)
         if self.services.profiles.skipped:
             self.notifier.show_error(RuntimeError("; ".join(self.services.profiles.skipped)))
         if self.services.settings.recovered_from is not None:
@@ -269,6 +281,52 @@ class AppController(QObject):
         self._settings.raise_()
         self._settings.activateWindow()
 
+    @property
+    def server_manager(self) -> ServerManager:
+        """The local server the app runs (made on first use; it outlives the window)."""
+        if self._server_manager is None:
+            from desktop.assistant.local_server import ServerManager
+
+            self._server_manager = ServerManager(self.services.profiles, self.services.secrets, self.services.paths)
+        return self._server_manager
+
+    def servers_window(self) -> LocalServersWindow:
+        """The Local servers window (made on first use, then kept: it follows the server while hidden)."""
+        if self._servers is None:
+            from desktop.ui.servers.window import LocalServersWindow
+
+            self._servers = LocalServersWindow(self.services, self.notifier, self.server_manager)
+        return self._servers
+
+    def open_servers(self) -> None:
+        """Show the Local servers window."""
+        window = self.servers_window()
+        window.show()
+        window.raise_()
+        window.activateWindow()
+
+    def _check_left_over_server(self) -> None:
+        """After a crash (or a "keep running" quit) a server may still run: offer to use or stop it."""
+        if self._stopped:
+            return
+
+        def find() -> RunningServerRecord | None:
+            from desktop.assistant.local_server import STATE_FILE_NAME
+            from desktop.backends.supervisor import find_recorded_server
+
+            return find_recorded_server(self.services.paths.data / STATE_FILE_NAME)
+
+        async def check() -> None:
+            record = await asyncio.to_thread(find)
+            if record is not None and not self._stopped:
+                window = self.servers_window()
+                window.offer_left_over(record)
+                self.open_servers()
+
+        task = asyncio.ensure_future(check())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _profiles_changed(self) -> None:
         if self._chat is not None:
             self._chat.reload_endpoints()
@@ -283,6 +341,7 @@ class AppController(QObject):
     def stop_activity(self) -> None:
         """Stop replies and captures and release the global hotkeys (quitting, or a test ending)."""
         self._stopped = True
+        self._left_over_timer.stop()
         if self._chat is not None:
             self._chat.shutdown()
         if self._popup is not None:
@@ -291,6 +350,13 @@ class AppController(QObject):
             self._capture.cancel()
         if self.hotkeys is not None:
             self.hotkeys.close()
+        if self._servers is not None:
+            self._servers.shutdown()
+
+    def end_server_now(self) -> None:
+        """The loop has ended: stop the local server at once unless the user keeps it running (blocking)."""
+        if self._server_manager is not None:
+            self._server_manager.kill_unless_kept(bool(self.services.settings.get("local.keep_running")))
 
     def quit(self) -> None:
         """Stop any reply, close connections, and end the app."""
@@ -298,6 +364,8 @@ class AppController(QObject):
 
         async def shutdown() -> None:
             trace("quitting")
+            if self._server_manager is not None:
+                await self._server_manager.shutdown(keep_running=bool(self.services.settings.get("local.keep_running")))
             await self.services.client.aclose()
             trace("connections-closed")
             if self.tray is not None:
@@ -337,6 +405,9 @@ class AppController(QObject):
         if command == "settings":
             self.open_settings()
             return _("Settings opened.")
+        if command == "servers":
+            self.open_servers()
+            return _("Local servers opened.")
         if command == "status":
             return self.status(json_output=args.json)
         if command == "capture":
@@ -442,5 +513,6 @@ def launch(args: argparse.Namespace, forward: list[str]) -> int:
             loop.run_forever()
         finally:
             controller.stop_activity()  # whatever ended the loop: release the grabs, end the threads
+            controller.end_server_now()
     server.close()
     return 0

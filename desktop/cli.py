@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("quick-ask", help="open the quick-ask popup")
     commands.add_parser("chat", help="open the chat window")
     commands.add_parser("settings", help="open the settings")
+    commands.add_parser("servers", help="open the Local servers window (run GLM-V on this computer's GPU)")
     status = commands.add_parser("status", help="what the running app's hotkeys and capture can do")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     commands.add_parser("quit", help="quit the running app")

@@ -132,12 +132,19 @@ def hotkey_checks() -> list[Check]:
 
 def local_server_checks() -> list[Check]:
     """This machine's GPUs, and for each catalog model the best way to run it here (the fit planner)."""
+    from desktop.assistant.local_models import catalog_choices, engine_status, folder_state, models_dir
+    from desktop.assistant.local_server import STATE_FILE_NAME
     from desktop.assistant.services import AppPaths
-    from desktop.backends.catalog import CATALOG
+    from desktop.backends.catalog import CATALOG, Engine
+    from desktop.backends.downloads import format_bytes
     from desktop.backends.hardware import describe, probe_hardware
     from desktop.backends.planner import Fit, Plan, plan_all
+    from desktop.backends.supervisor import find_recorded_server
+    from desktop.config.settings import SettingsStore
 
-    report = probe_hardware(AppPaths.for_user().data / "models")
+    paths = AppPaths.for_user()
+    settings = SettingsStore(paths.settings_file)
+    report = probe_hardware(models_dir(settings))
     checks = [Check(None, _("hardware"), line) for line in describe(report) if not line.startswith("Problem:")]
     checks += [Check(False, _("hardware"), problem) for problem in report.problems]
     best: dict[str, Plan] = {}
@@ -148,6 +155,33 @@ def local_server_checks() -> list[Check]:
         reason = entry.reasons[0] if entry.reasons else ""
         checks.append(Check(verdict, _("{model} on {engine}").format(model=entry.model.name, engine=entry.engine.label),
                             f"{entry.fit.value}: {reason}"))
+
+    async def engines() -> list[Check]:
+        found = await asyncio.gather(*(engine_status(engine, settings, paths.data) for engine in Engine))
+        def fix(engine: Engine) -> str:
+            if engine is Engine.LLAMA_CPP:
+                return _("Get a llama.cpp release for this system and choose its llama-server in the Local servers "
+                         "window.")
+            return _("Install it from the Local servers window (glmv-desktop servers).")
+
+        return [Check(status.ready or None, _("engine {engine}").format(engine=status.location.engine.label),
+                      status.text, "" if status.ready else fix(status.location.engine)) for status in found]
+
+    checks += asyncio.run(engines())
+    for choice in catalog_choices(settings):
+        state = folder_state(choice)
+        if state.complete:
+            checks.append(Check(True, choice.spec.name, _("downloaded to {path}").format(path=choice.folder)))
+        elif state.partial_bytes:
+            checks.append(Check(None, choice.spec.name, _("partly downloaded ({size})").format(
+                size=format_bytes(state.partial_bytes)), _("Resume it from the Local servers window.")))
+    record = find_recorded_server(paths.data / STATE_FILE_NAME)
+    if record is None:
+        checks.append(Check(None, _("local server"), _("none started by the app is running")))
+    else:
+        checks.append(Check(True, _("local server"), _("{engine} serving {model} on http://127.0.0.1:{port}/v1 "
+                                                       "(process {pid})").format(
+            engine=record.engine, model=record.model, port=record.port, pid=record.pid)))
     return checks
 
 

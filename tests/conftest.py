@@ -125,9 +125,15 @@ def qt_loop(_qasync_loop: asyncio.AbstractEventLoop) -> Iterator[asyncio.Abstrac
     """
     asyncio.set_event_loop(_qasync_loop)
     asyncio.events._set_running_loop(_qasync_loop)
+    # As the app does (app.create_event_loop): abandoned async generators (HTTP streams of a
+    # cancelled download) are closed on the loop, not by the garbage collector.
+    hooks = sys.get_asyncgen_hooks()
+    sys.set_asyncgen_hooks(firstiter=_qasync_loop._asyncgen_firstiter_hook,  # type: ignore[attr-defined]
+                           finalizer=_qasync_loop._asyncgen_finalizer_hook)  # type: ignore[attr-defined]
     yield _qasync_loop
     for task in asyncio.all_tasks(_qasync_loop):
         task.cancel()
+    sys.set_asyncgen_hooks(*hooks)
     asyncio.events._set_running_loop(None)
     asyncio.set_event_loop(None)
 

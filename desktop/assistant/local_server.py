@@ -1,27 +1,51 @@
-"""Launch a planned local server and make it the endpoint new questions go to.
+"""The local server the app runs: launch a plan, make it the endpoint new questions go to, follow its
+start-up, stop it (or leave it running on quit), and find a server left by an earlier run.
 
-The glue between the backends (plan → command line → supervised process) and the endpoint
-profiles: the server gets a free port on 127.0.0.1 and a fresh random key, and once it answers its
-health check one profile — always the same id, updated on every launch — points at it and is made
-active. The key is held for the session only (a new one is made at each launch), never written.
+The server gets a free port on 127.0.0.1 and a fresh random key. Once it answers its health check one
+endpoint profile — always the same id, updated on every launch — points at it and is made active.
+The key goes to the OS keychain (in memory only when there is none), so that after a crash or a
+"keep running" quit the next start can adopt the server; a new key is made at each launch.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from desktop.assistant.services import AppPaths
 from desktop.backends.catalog import Engine
 from desktop.backends.engines import build_command, request_model_name, supports_api_key
 from desktop.backends.log_advice import classify
 from desktop.backends.planner import Plan
-from desktop.backends.supervisor import ServerCommand, ServerSupervisor, SupervisorEvent, free_port, new_api_key
+from desktop.backends.startup_stages import StartupStage, StartupTracker
+from desktop.backends.supervisor import (
+    LogLines,
+    RunningServerRecord,
+    ServerCommand,
+    ServerState,
+    ServerSupervisor,
+    StateChanged,
+    SupervisorEvent,
+    api_key_hint,
+    find_recorded_server,
+    free_port,
+    new_api_key,
+    process_create_time,
+    stop_recorded,
+    terminate_group,
+)
 from desktop.config.profiles import EndpointProfile, Flavor, ProfileBook
-from desktop.config.secrets import SecretStore
+from desktop.config.secrets import KeychainUnavailable, SecretStore
+from desktop.errors import UserFacingError
 from desktop.i18n import _
 
+log = logging.getLogger(__name__)
+
 LOCAL_PROFILE_ID = "local-server"
+STATE_FILE_NAME = "local-server.json"
 DEFAULT_READY_TIMEOUT_S = 900.0  # large models take minutes to load and compile
 ENGINE_FLAVOR = {Engine.VLLM: Flavor.VLLM, Engine.SGLANG: Flavor.SGLANG, Engine.LLAMA_CPP: Flavor.LLAMACPP,
                  Engine.TRANSFORMERS: Flavor.TRANSFORMERS}
@@ -36,6 +60,60 @@ class LocalServer:
     profile: EndpointProfile
 
 
+@dataclass(frozen=True)
+class StageReached:
+    """The server's start-up moved on to `stage` (read from its log)."""
+
+    stage: StartupStage
+
+
+ServerEvent = SupervisorEvent | StageReached
+
+
+def prepare_server(plan: Plan, model_path: str, *, logs_dir: Path, state_path: Path | None = None,
+                   executable: str | Path | None = None, served_name: str | None = None,
+                   extra_env: Mapping[str, str] | None = None,
+                   on_event: Callable[[SupervisorEvent], None] | None = None,
+                   port: int | None = None) -> ServerSupervisor:
+    """The supervisor for `plan`'s server on `port` (default: a free one) of 127.0.0.1, with a new key.
+
+    Not started yet.
+    """
+    engine = plan.engine
+    port = port or free_port()
+    key = new_api_key() if supports_api_key(engine) else None
+    argv, env = build_command(plan, model_path, port=port, api_key=key, executable=executable,
+                              served_name=served_name)
+    command = ServerCommand(argv=tuple(argv), port=port, engine=engine.value, api_key=key,
+                            env={**env, **(extra_env or {})}, model=plan.model.id)
+    return ServerSupervisor(command, logs_dir / f"{_file_name(plan.model.id)}-{engine.value}.log", on_event=on_event,
+                            classify=lambda text: classify(text, engine), state_path=state_path)
+
+
+def _file_name(model_id: str) -> str:
+    # Folder models have ids like "folder:/home/me/models/x": keep only what a file name may hold.
+    return "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in model_id)[-80:]
+
+
+async def activate(supervisor: ServerSupervisor, plan: Plan, model_path: str, *, profiles: ProfileBook,
+                   secrets: SecretStore, served_name: str | None = None) -> LocalServer:
+    """Point the local endpoint profile at a ready server, keep its key, and make it the active endpoint."""
+    command = supervisor.command
+    engine = plan.engine
+    profile = profiles.upsert(EndpointProfile(
+        name=_("This computer: {model} ({engine})").format(model=plan.model.name, engine=engine.label),
+        flavor=ENGINE_FLAVOR[engine], base_url=command.base_url,
+        model=request_model_name(plan, model_path, served_name), id=LOCAL_PROFILE_ID))
+    if command.api_key is not None:
+        try:
+            await asyncio.to_thread(secrets.set, profile.keychain_entry, command.api_key)
+        except KeychainUnavailable as exc:
+            log.info("The local server's key is kept for this session only: %s", exc.message)
+            secrets.set_for_session(profile.keychain_entry, command.api_key)
+    profiles.set_active(profile.id, profile.model)
+    return LocalServer(supervisor, command, profile)
+
+
 async def launch_local_server(plan: Plan, model_path: str, *, profiles: ProfileBook, secrets: SecretStore,
                               logs_dir: Path, state_path: Path | None = None, executable: str | Path | None = None,
                               served_name: str | None = None, extra_env: Mapping[str, str] | None = None,
@@ -46,26 +124,200 @@ async def launch_local_server(plan: Plan, model_path: str, *, profiles: ProfileB
     Raises the supervisor's `ServerStartFailed` (with the log's advice and tail) when the server
     exits or is not ready in time; the process is stopped then, so nothing is left running.
     """
-    engine = plan.engine
-    port = free_port()
-    key = new_api_key() if supports_api_key(engine) else None
-    argv, env = build_command(plan, model_path, port=port, api_key=key, executable=executable,
-                              served_name=served_name)
-    command = ServerCommand(argv=tuple(argv), port=port, engine=engine.value, api_key=key,
-                            env={**env, **(extra_env or {})}, model=plan.model.id)
-    supervisor = ServerSupervisor(command, logs_dir / f"{plan.model.id}-{engine.value}.log", on_event=on_event,
-                                  classify=lambda text: classify(text, engine), state_path=state_path)
+    supervisor = prepare_server(plan, model_path, logs_dir=logs_dir, state_path=state_path, executable=executable,
+                                served_name=served_name, extra_env=extra_env, on_event=on_event)
     await supervisor.start()
     try:
         await supervisor.wait_ready(ready_timeout_s)
     except BaseException:
         await supervisor.stop()
         raise
-    profile = profiles.upsert(EndpointProfile(
-        name=_("This computer: {model} ({engine})").format(model=plan.model.name, engine=engine.label),
-        flavor=ENGINE_FLAVOR[engine], base_url=command.base_url,
-        model=request_model_name(plan, model_path, served_name), id=LOCAL_PROFILE_ID))
-    if key is not None:
-        secrets.set_for_session(profile.keychain_entry, key)
-    profiles.set_active(profile.id, profile.model)
-    return LocalServer(supervisor, command, profile)
+    return await activate(supervisor, plan, model_path, profiles=profiles, secrets=secrets, served_name=served_name)
+
+
+# -- a server left by an earlier run --------------------------------------------------------------------------------
+@dataclass
+class AdoptedServer:
+    """A server an earlier run of the app started and left running, now used again."""
+
+    record: RunningServerRecord
+    state_path: Path
+
+    def alive(self) -> bool:
+        """Whether that very process still runs (a reused pid does not count)."""
+        created = process_create_time(self.record.pid)
+        return created is not None and abs(created - self.record.started_at) <= 1.0
+
+    def log_tail(self, max_bytes: int = 64 * 1024) -> str:
+        """The end of its log file (it writes there directly); blocking, so call it off the UI thread."""
+        try:
+            with Path(self.record.log_path).open("rb") as log_file:
+                log_file.seek(0, 2)
+                size = log_file.tell()
+                log_file.seek(max(0, size - max_bytes))
+                data = log_file.read()
+        except OSError:
+            return ""
+        from desktop.logsetup import redact
+
+        text = data.decode("utf-8", "replace")
+        return redact(text if size <= max_bytes else text.split("\n", 1)[-1])
+
+    async def stop(self) -> None:
+        """Stop its whole process group (SIGTERM, then SIGKILL) and forget the record."""
+        await asyncio.to_thread(stop_recorded, self.record, path=self.state_path)
+
+
+class ServerManager:
+    """The one local server the app runs or adopted: launch, stages, stop, quit, and a left-over server.
+
+    `on_event` gets the supervisor's events (state changes, log lines) and `StageReached`, on the
+    loop's thread.
+    """
+
+    def __init__(self, profiles: ProfileBook, secrets: SecretStore, paths: AppPaths,
+                 on_event: Callable[[ServerEvent], None] | None = None) -> None:
+        self.profiles = profiles
+        self.secrets = secrets
+        self.state_path = paths.data / STATE_FILE_NAME
+        self.logs_dir = paths.logs / "servers"
+        self.on_event = on_event
+        self.supervisor: ServerSupervisor | None = None  # from the launch on, also while loading
+        self.plan: Plan | None = None
+        self.server: LocalServer | None = None  # once ready and active
+        self.adopted: AdoptedServer | None = None
+        self.tracker: StartupTracker | None = None
+        self._launching = asyncio.Lock()  # one launch at a time: a second waits, then replaces the first
+
+    @property
+    def running(self) -> bool:
+        """Whether a server of ours is starting, loading or ready (an adopted one counts)."""
+        if self.adopted is not None:
+            return True
+        return self.supervisor is not None and self.supervisor.state in (
+            ServerState.STARTING, ServerState.LOADING, ServerState.READY)
+
+    async def launch(self, plan: Plan, model_path: str, executable: str | Path | None, *,
+                     served_name: str | None = None, extra_env: Mapping[str, str] | None = None,
+                     port: int | None = None, ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S) -> LocalServer:
+        """Stop whatever runs, start `plan`'s server, wait until it is ready and make it the active endpoint.
+
+        A server an earlier run left (recorded in the state file, not adopted) is stopped first: it
+        would hold the GPU memory the new one needs. Cancelling the returned coroutine stops the
+        server. Raises `ServerStartFailed` as `launch_local_server` does.
+        """
+        async with self._launching:
+            return await self._launch(plan, model_path, executable, served_name=served_name, extra_env=extra_env,
+                                      port=port, ready_timeout_s=ready_timeout_s)
+
+    async def _launch(self, plan: Plan, model_path: str, executable: str | Path | None, *,
+                      served_name: str | None, extra_env: Mapping[str, str] | None, port: int | None,
+                      ready_timeout_s: float) -> LocalServer:
+        await self.stop()
+        left_over = await asyncio.to_thread(find_recorded_server, self.state_path)
+        if left_over is not None:
+            log.info("Stopping the %s server (pid %d) an earlier run left, before starting another",
+                     left_over.engine, left_over.pid)
+            await AdoptedServer(left_over, self.state_path).stop()
+        self.tracker = StartupTracker(plan.engine)
+        holder: list[ServerSupervisor] = []
+
+        def forward(event: SupervisorEvent) -> None:
+            if holder and holder[0] is self.supervisor:  # events of a server this one replaced are dropped
+                self._forward(event)
+
+        supervisor = prepare_server(plan, model_path, logs_dir=self.logs_dir, state_path=self.state_path,
+                                    executable=executable, served_name=served_name, extra_env=extra_env,
+                                    on_event=forward, port=port)
+        holder.append(supervisor)
+        self.supervisor, self.plan, self.server = supervisor, plan, None
+        try:
+            await supervisor.start()
+            await supervisor.wait_ready(ready_timeout_s)
+            self.server = await activate(supervisor, plan, model_path, profiles=self.profiles, secrets=self.secrets,
+                                         served_name=served_name)
+        except BaseException:
+            await supervisor.stop()
+            raise
+        return self.server
+
+    async def stop(self) -> None:
+        """Stop the running or adopted server (nothing happens when there is none)."""
+        adopted, self.adopted = self.adopted, None
+        if adopted is not None:
+            await adopted.stop()
+        supervisor = self.supervisor
+        if supervisor is not None and not supervisor.detached:
+            await supervisor.stop()
+
+    async def shutdown(self, keep_running: bool) -> None:
+        """On quit: leave a ready server running when the user chose so, else stop it."""
+        supervisor = self.supervisor
+        if keep_running and supervisor is not None and supervisor.state is ServerState.READY:
+            await supervisor.detach()
+            return
+        if keep_running and self.adopted is not None:
+            return  # it was left running before; it stays so
+        await self.stop()
+
+    def kill_unless_kept(self, keep_running: bool) -> None:
+        """The last resort when the app ends without `shutdown` (its loop is gone): end the server now.
+
+        Blocking. A ready server the user keeps running is left alone; its record stays for the next start.
+        """
+        adopted, supervisor = self.adopted, self.supervisor
+        if adopted is not None and not keep_running and adopted.alive():
+            terminate_group(adopted.record.pgid)
+        if supervisor is None or supervisor.detached or supervisor.pid is None or supervisor.returncode is not None:
+            return
+        if keep_running and supervisor.state is ServerState.READY:
+            return
+        terminate_group(supervisor.pid)
+
+    def find_left_over(self) -> RunningServerRecord | None:
+        """A server an earlier run left running (after a crash, or "keep running"); blocking but quick."""
+        if self.supervisor is not None or self.adopted is not None:
+            return None
+        return find_recorded_server(self.state_path)
+
+    async def adopt(self, record: RunningServerRecord) -> AdoptedServer:
+        """Use a left-over server again: the local endpoint becomes active; raise UserFacingError if it cannot.
+
+        It can when the local profile still points at its port and, if it has a key, the keychain still
+        holds that key (read in a worker thread; the settings are changed on the loop's thread).
+        """
+        profile = self.profiles.get(LOCAL_PROFILE_ID)
+        if profile is None or not profile.base_url.startswith(f"http://127.0.0.1:{record.port}/"):
+            raise UserFacingError(_("The endpoint for the server on port {port} was removed.").format(port=record.port),
+                                  _("Stop that server and start it again from this window."))
+        if record.api_key_hint:
+            key = await asyncio.to_thread(self.secrets.get, profile.keychain_entry)
+            if key is None or api_key_hint(key) != record.api_key_hint:
+                raise UserFacingError(_("The key of the server on port {port} was not kept.").format(port=record.port),
+                                      _("Without a keychain the key lives only as long as the app. Stop that server "
+                                        "and start it again."))
+        self.profiles.set_active(profile.id, profile.model)
+        self.adopted = AdoptedServer(record, self.state_path)
+        return self.adopted
+
+    async def stop_left_over(self, record: RunningServerRecord) -> None:
+        """Stop a left-over server without adopting it."""
+        await AdoptedServer(record, self.state_path).stop()
+
+    def _forward(self, event: SupervisorEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+        if isinstance(event, LogLines) and self.tracker is not None:
+            stage = self.tracker.feed(event.lines)
+            if stage is not None:
+                self._emit_stage(stage)
+        elif isinstance(event, StateChanged) and event.state is ServerState.READY:
+            self._advance(StartupStage.READY)
+
+    def _advance(self, stage: StartupStage) -> None:
+        if self.tracker is not None and self.tracker.advance_to(stage):
+            self._emit_stage(stage)
+
+    def _emit_stage(self, stage: StartupStage) -> None:
+        if self.on_event is not None:
+            self.on_event(StageReached(stage))

@@ -35,6 +35,9 @@ HOST = "127.0.0.1"
 SGLANG_ENV = {"SGLANG_VLM_CACHE_SIZE_MB": "1024"}
 # vLLM reports anonymous usage statistics unless told not to; a private desktop server should not.
 VLLM_ENV = {"VLLM_NO_USAGE_STATS": "1"}
+# The model is always a folder on this computer (downloaded by the app or chosen by the user): the
+# engines must not look anything up on the hub, which would stall an offline machine for minutes.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
 
 # Flags the launcher owns: a plan that carried them could move the server off 127.0.0.1 or open the
 # user's files to any request.
@@ -73,7 +76,8 @@ def default_served_name(model: ModelSpec) -> str:
     the llama.cpp endpoint profile asks for.
     """
     if model.is_gguf:
-        return model.hf_repo.split("/", 1)[1].removesuffix("-GGUF")
+        # A folder added by hand has no owner part: its name is the folder's.
+        return model.hf_repo.rsplit("/", 1)[-1].removesuffix("-GGUF")
     return model.hf_repo
 
 
@@ -119,14 +123,14 @@ def build_command(plan: Plan, model_path: str, *, port: int, api_key: str | None
     if engine is Engine.VLLM:
         argv = [program, "serve", model_path, "--host", HOST, "--port", str(port),
                 "--served-model-name", name, *plan.flags]
-        return argv, {**VLLM_ENV, **({"VLLM_API_KEY": api_key} if api_key else {})}
+        return argv, {**OFFLINE_ENV, **VLLM_ENV, **({"VLLM_API_KEY": api_key} if api_key else {})}
     if engine is Engine.SGLANG:
         # `python -m sglang.launch_server` works in every SGLang release; the newer `sglang serve`
         # (0.5.x) does not exist in older ones, and the newest still accept launch_server (with a
         # warning that `sglang serve` is recommended). Both take the same server arguments.
         argv = [program, "-m", "sglang.launch_server", "--model-path", model_path, "--host", HOST,
                 "--port", str(port), *key, "--served-model-name", name, *plan.flags]
-        return argv, dict(SGLANG_ENV)
+        return argv, {**OFFLINE_ENV, **SGLANG_ENV}
     if engine is Engine.LLAMA_CPP:
         gguf, mmproj = find_gguf_files(plan.model, Path(model_path))
         # --jinja: the GLM chat template in the GGUF needs the Jinja engine (the default only in
@@ -138,7 +142,7 @@ def build_command(plan: Plan, model_path: str, *, port: int, api_key: str | None
     # it applies to text-only models, and a vision model falls back to sequential generation with a
     # warning anyway. No API key option exists; 127.0.0.1 is the only protection.
     argv = [program, "serve", model_path, "--host", HOST, "--port", str(port), *plan.flags]
-    return argv, {}
+    return argv, dict(OFFLINE_ENV)
 
 
 def find_gguf_files(model: ModelSpec, folder: Path) -> tuple[Path, Path]:

@@ -251,3 +251,6 @@ def _plan_transformers(result: Plan, hw: HardwareReport) -> None:
         result.reasons.append(_("Runs on the CPU: minutes per answer. Use it only to try things out."))
     result.max_context = min(model.context_max, kv_tokens(left, model))
     result.context = _round_context(int(result.max_context * 0.9), model)
+    if result.gpus == 0:
+        # Pinned, so that a GPU too small for the model is not picked by transformers' "auto" device.
+        result.flags = ["--device", "cpu"]

@@ -6,6 +6,11 @@ is left behind (on Windows: a new process group and a job object that kills the 
 stdout and stderr go, merged, to a log file and to a ring buffer of recent lines. It is ready when the
 process is alive and its health URL answers 200; refused connections and 503 mean "still loading".
 While it runs, a record in a state file lets a later app start find it again and stop it.
+
+The server writes its output straight into its log file (never into a pipe to the app), and the
+supervisor follows that file: so a server the user keeps running when the app quits does not lose
+its stdout, and a later app start can show its log. The lines the supervisor hands on are redacted;
+the file is the server's own output, readable only by the user.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from desktop.errors import UserFacingError
 from desktop.i18n import _
@@ -44,6 +49,7 @@ _POLL_FIRST_S = 0.1
 _POLL_MAX_S = 1.0
 _HEALTH_REQUEST_TIMEOUT_S = 2.0
 _READ_CHUNK = 65536
+_TAIL_POLL_S = 0.1  # how often the log file is read for new output
 
 
 class ServerState(StrEnum):
@@ -241,18 +247,35 @@ def stop_recorded(record: RunningServerRecord, timeout_s: float = DEFAULT_STOP_T
     """Stop an adopted server's whole group (SIGTERM, then SIGKILL); blocking. Removes `path` if given."""
     created = process_create_time(record.pid)
     if created is not None and abs(created - record.started_at) <= 1.0:
-        if sys.platform == "win32":
-            _win_terminate_pid_tree(record.pid)
-        else:
-            _signal_group(record.pgid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout_s
-            while _group_alive(record.pgid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if _group_alive(record.pgid):
-                _signal_group(record.pgid, signal.SIGKILL)
+        terminate_group(record.pgid, timeout_s)
     if path is not None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def _let_go(process: asyncio.subprocess.Process) -> None:
+    """Drop asyncio's hold on a child that must outlive the app, so that neither kills it nor warns about it.
+
+    asyncio has no public way to do this: closing the transport kills a running child, and a dropped
+    `Popen` reports it "still running". If these private names change, only the warning comes back.
+    """
+    transport = getattr(process, "_transport", None)
+    with contextlib.suppress(AttributeError):
+        transport._closed = True  # type: ignore[union-attr]  # noqa: SLF001 - close() would kill the child
+        transport._proc.returncode = 0  # type: ignore[union-attr]  # noqa: SLF001 - ends "still running"
+
+
+def terminate_group(pgid: int, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> None:
+    """End a server's whole process group now: SIGTERM, SIGKILL after `timeout_s` (Windows: its tree). Blocking."""
+    if sys.platform == "win32":
+        _win_terminate_pid_tree(pgid)
+        return
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _group_alive(pgid):
+        _signal_group(pgid, signal.SIGKILL)
 
 
 def process_create_time(pid: int) -> float | None:
@@ -331,11 +354,12 @@ class ServerSupervisor:
         self._state = ServerState.NEW
         self._lines: collections.deque[str] = collections.deque(maxlen=LOG_RING_LINES)
         self._process: asyncio.subprocess.Process | None = None
-        self._log_file: IO[bytes] | None = None
+        self._log_offset = 0
         self._reader: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._exited: asyncio.Event = asyncio.Event()
         self._stop_requested = False
+        self._detached = False
         self._job: Any = None  # Windows job object handle
         if command.api_key:
             register_secret(command.api_key)
@@ -375,12 +399,15 @@ class ServerSupervisor:
                     port=command.port, host=command.host),
                 _("Another program (or a server started earlier) is using it. Stop that program or pick "
                   "another port."))
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log_file = self.log_path.open("ab")
-        header = f"$ {command.display()}\n"
-        self._log_file.write(header.encode())
-        self._log_file.flush()
-        env = {**os.environ, **command.env}
+        try:
+            log_fd = self._open_log()
+        except OSError as exc:
+            self._set_state(ServerState.CRASHED)
+            raise ServerStartFailed(
+                _("Could not write the server's log {path}: {error}").format(path=self.log_path, error=exc.strerror),
+                _("Free some disk space or check that folder's permissions, then start it again.")) from exc
+        # Python engines buffer a redirected stdout in blocks; the log must show each line as it comes.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **command.env}
         kwargs: dict[str, Any] = {}
         if sys.platform == "win32":
             kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
@@ -388,21 +415,38 @@ class ServerSupervisor:
             kwargs["start_new_session"] = True
         try:
             self._process = await asyncio.create_subprocess_exec(
-                *command.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                *command.argv, stdin=asyncio.subprocess.DEVNULL, stdout=log_fd,
                 stderr=asyncio.subprocess.STDOUT, env=env, cwd=command.cwd, **kwargs)
         except OSError as exc:
-            self._close_log()
             self._set_state(ServerState.CRASHED)
             raise ServerStartFailed(
                 _("Could not run the {engine} server: {error}").format(engine=command.engine, error=exc),
                 _("Check that {engine} is installed (the program is {program}).").format(
                     engine=command.engine, program=command.argv[0] if command.argv else "?")) from exc
+        finally:
+            os.close(log_fd)  # the child has its own copy
         if sys.platform == "win32":
             self._job = _win_assign_job(self._process.pid)
         log.info("Started %s server (pid %d): %s", command.engine, self._process.pid, command.display())
         self._reader = asyncio.create_task(self._read_output(), name="server-log-reader")
         self._watcher = asyncio.create_task(self._watch_exit(), name="server-exit-watcher")
         self._set_state(ServerState.LOADING)
+        if self._stop_requested:  # stop() was called while it was being spawned
+            await self.stop()
+            raise ServerStartFailed(_("The start was cancelled."))
+
+    def _open_log(self) -> int:
+        """Create the log file (only the user may read it) and write the command line at its top."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # An engine may print its own arguments, SGLang's key among them.
+        log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o600)
+        try:
+            os.write(log_fd, f"$ {self.command.display()}\n".encode())
+            self._log_offset = os.fstat(log_fd).st_size
+        except OSError:
+            os.close(log_fd)
+            raise
+        return log_fd
 
     async def wait_ready(self, timeout_s: float) -> None:
         """Wait until the health URL answers 200; raise ServerStartFailed if the server exits or times out.
@@ -453,11 +497,12 @@ class ServerSupervisor:
         Idempotent; also cleans up what a crashed server's children left behind.
         """
         process = self._process
+        self._stop_requested = True
         if process is None:
+            # Not spawned yet (or never): start() sees the request and stops what it spawns.
             if self._state is ServerState.NEW:
                 self._set_state(ServerState.STOPPED)
             return
-        self._stop_requested = True
         if process.returncode is None and self._state not in (ServerState.STOPPING, ServerState.STOPPED):
             self._set_state(ServerState.STOPPING)
         loop = asyncio.get_running_loop()
@@ -469,21 +514,50 @@ class ServerSupervisor:
             _signal_group(pgid, signal.SIGTERM)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(process.wait(), max(0.0, deadline - loop.time()))
-            while _group_alive(pgid) and loop.time() < deadline:
+            # Each check reads /proc: off the loop's thread, which is the UI's.
+            while await asyncio.to_thread(_group_alive, pgid) and loop.time() < deadline:
                 await asyncio.sleep(0.05)
-            if process.returncode is None or _group_alive(pgid):
+            if process.returncode is None or await asyncio.to_thread(_group_alive, pgid):
                 log.info("The %s server did not stop within %.0f s; killing its process group",
                          self.command.engine, timeout_s)
                 _signal_group(pgid, signal.SIGKILL)
             await process.wait()
             # SIGKILL cannot be ignored; give the kernel a moment to finish off the rest of the group.
             settle = loop.time() + 5.0
-            while _group_alive(pgid) and loop.time() < settle:
+            while await asyncio.to_thread(_group_alive, pgid) and loop.time() < settle:
                 await asyncio.sleep(0.02)
         for task in (self._reader, self._watcher):
             if task is not None:
-                await task
+                with contextlib.suppress(asyncio.CancelledError):  # the watcher is cancelled by detach()
+                    await task
         self._remove_record()
+
+    async def detach(self) -> None:
+        """Leave the server running after the app quits (the user chose "keep running").
+
+        The supervisor stops following it; its state-file record stays, so the next app start finds it
+        and offers to use or stop it. On Windows its job no longer kills it when the app's handle closes.
+        """
+        if self._process is None or self._process.returncode is not None:
+            return
+        self._detached = True
+        if sys.platform == "win32" and self._job is not None:
+            _win_close_job(self._job, terminate=False, release=True)
+            self._job = None
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        if self._reader is not None:
+            await self._reader
+        _let_go(self._process)
+        log.info("Left the %s server (pid %d) running on port %d", self.command.engine, self._process.pid,
+                 self.command.port)
+
+    @property
+    def detached(self) -> bool:
+        """True once `detach` has let the server go."""
+        return self._detached
 
     # -- internals
     async def _healthy(self, http_get: HttpGet) -> bool:
@@ -515,7 +589,16 @@ class ServerSupervisor:
             write_record(self.state_path, record)
 
     def _remove_record(self) -> None:
-        if self.state_path is not None:
+        """Remove the state file if it is this server's (another run's server may be recorded there)."""
+        if self.state_path is None or self._process is None:
+            return
+        try:
+            record = RunningServerRecord.from_json(self.state_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError):
+            record = None  # unreadable: nobody can use it
+        if record is None or record.pid == self._process.pid:
             with contextlib.suppress(FileNotFoundError):
                 self.state_path.unlink()
 
@@ -535,32 +618,37 @@ class ServerSupervisor:
         tail = self.log_tail()
         message = _("The {engine} server did not become ready in {s:.0f} s.").format(
             engine=self.command.engine, s=timeout_s)
-        hint = _("It is still running. Large models can take minutes to load: wait longer, or stop it and "
-                 "check the end of its log.")
-        if tail:
-            message = f"{message}\n{tail}"
+        hint = _("Large models can take many minutes to load. The end of its log (below, and in {path}) shows "
+                 "how far it got.").format(path=self.log_path)
         return ServerStartFailed(message, hint, tail)
 
     async def _read_output(self) -> None:
-        """Copy the merged output to the log file and the ring buffer, line by line."""
+        """Follow the log file the server writes to, into the ring buffer and events, line by line."""
         process = self._process
-        assert process is not None and process.stdout is not None
+        assert process is not None
         pending = b""
+        exited = False
         try:
-            while True:
-                chunk = await process.stdout.read(_READ_CHUNK)
-                if not chunk:
-                    break
-                if self._log_file is not None:
-                    self._log_file.write(redact(chunk.decode("utf-8", "replace")).encode())
-                    self._log_file.flush()
-                pending += chunk
-                *complete, pending = pending.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-                self._add_lines(complete)
-            if pending:
-                self._add_lines([pending])
-        finally:
-            self._close_log()
+            with self.log_path.open("rb") as log_file:
+                log_file.seek(self._log_offset)
+                while not self._detached:
+                    chunk = await asyncio.to_thread(log_file.read, _READ_CHUNK)
+                    if chunk:
+                        pending += chunk
+                        *complete, pending = pending.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+                        self._add_lines(complete)
+                        continue
+                    if exited:
+                        break  # everything written before (and just after) the exit has been read
+                    if process.returncode is not None:
+                        exited = True  # one more read: its last words may have landed after that EOF
+                        await asyncio.sleep(_TAIL_POLL_S)
+                        continue
+                    await asyncio.sleep(_TAIL_POLL_S)
+        except OSError as exc:
+            log.warning("Stopped following the server's log %s: %s", self.log_path, exc)
+        if pending:
+            self._add_lines([pending])
 
     def _add_lines(self, raw: list[bytes]) -> None:
         lines = tuple(redact(line.decode("utf-8", "replace")) for line in raw if line.strip())
@@ -598,11 +686,6 @@ class ServerSupervisor:
         except Exception:
             log.exception("A server event handler failed")
 
-    def _close_log(self) -> None:
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
     async def _stop_windows(self, process: asyncio.subprocess.Process, timeout_s: float) -> None:
         """Ask politely (CTRL_BREAK to the group), then end the whole job."""
         if process.returncode is None:
@@ -626,12 +709,10 @@ _PROCESS_TERMINATE = 0x0001
 _PROCESS_QUERY_INFORMATION = 0x0400
 
 
-def _win_assign_job(pid: int) -> Any:
-    """Put process `pid` in a new job that kills every process in it when closed. Returns the job handle."""
+def _win_set_job_flags(kernel32: Any, job: Any, flags: int) -> None:
+    """Set a job's basic limit flags (JOBOBJECT_EXTENDED_LIMIT_INFORMATION)."""
     import ctypes
     from ctypes import wintypes
-
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
 
     class IoCounters(ctypes.Structure):
         _fields_ = [(name, ctypes.c_ulonglong) for name in (
@@ -650,10 +731,24 @@ def _win_assign_job(pid: int) -> Any:
                     ("ProcessMemoryLimit", ctypes.c_size_t), ("JobMemoryLimit", ctypes.c_size_t),
                     ("PeakProcessMemoryUsed", ctypes.c_size_t), ("PeakJobMemoryUsed", ctypes.c_size_t)]
 
+    kernel32.SetInformationJobObject.argtypes = (wintypes.HANDLE, ctypes.c_int, ctypes.c_void_p, wintypes.DWORD)
+    info = ExtendedLimits()
+    info.BasicLimitInformation.LimitFlags = flags
+    if not kernel32.SetInformationJobObject(job, _JOB_OBJECT_EXTENDED_LIMIT_INFORMATION, ctypes.byref(info),
+                                            ctypes.sizeof(info)):
+        log.info("Could not set the server job's limits (error %d)",
+                 ctypes.get_last_error())  # type: ignore[attr-defined,unused-ignore]
+
+
+def _win_assign_job(pid: int) -> Any:
+    """Put process `pid` in a new job that kills every process in it when closed. Returns the job handle."""
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
     kernel32.CreateJobObjectW.restype = wintypes.HANDLE
     kernel32.OpenProcess.restype = wintypes.HANDLE
     kernel32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
-    kernel32.SetInformationJobObject.argtypes = (wintypes.HANDLE, ctypes.c_int, ctypes.c_void_p, wintypes.DWORD)
     kernel32.AssignProcessToJobObject.argtypes = (wintypes.HANDLE, wintypes.HANDLE)
     kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
     job = kernel32.CreateJobObjectW(None, None)
@@ -661,10 +756,7 @@ def _win_assign_job(pid: int) -> Any:
         log.info("No job object for the server (error %d); stopping falls back to its process",
                  ctypes.get_last_error())  # type: ignore[attr-defined,unused-ignore]
         return None
-    info = ExtendedLimits()
-    info.BasicLimitInformation.LimitFlags = _JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
-    kernel32.SetInformationJobObject(job, _JOB_OBJECT_EXTENDED_LIMIT_INFORMATION,
-                                     ctypes.byref(info), ctypes.sizeof(info))
+    _win_set_job_flags(kernel32, job, _JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE)
     handle = kernel32.OpenProcess(_PROCESS_SET_QUOTA | _PROCESS_TERMINATE, False, pid)
     # The child may already have spawned workers before it joined; they are still in its process group.
     if not handle or not kernel32.AssignProcessToJobObject(job, handle):
@@ -674,7 +766,8 @@ def _win_assign_job(pid: int) -> Any:
     return job
 
 
-def _win_close_job(job: Any, *, terminate: bool) -> None:
+def _win_close_job(job: Any, *, terminate: bool, release: bool = False) -> None:
+    """Close the job handle: `terminate` ends its processes first; `release` lets them outlive the handle."""
     import ctypes
     from ctypes import wintypes
 
@@ -683,6 +776,8 @@ def _win_close_job(job: Any, *, terminate: bool) -> None:
     kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
     if terminate:
         kernel32.TerminateJobObject(job, 1)
+    elif release:
+        _win_set_job_flags(kernel32, job, 0)
     kernel32.CloseHandle(job)
 
 

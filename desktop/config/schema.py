@@ -140,6 +140,26 @@ SCHEMA: tuple[Setting, ...] = (
       )),
     Setting("quick_ask.history", list, [], _("Quick-ask history"),
             _("The last questions typed in the quick-ask popup (Up and Down recall them)."), advanced=True),
+    Setting("local.models_dir", str, "", _("Folder for downloaded models"),
+            _("Where model weights are downloaded to; empty uses the app's data folder. Large models need "
+              "hundreds of GB."), advanced=True),
+    Setting("local.download_source", str, "huggingface", _("Download models from"),
+            _("Hugging Face, or ModelScope (faster from mainland China)."),
+            choices=(("huggingface", _("Hugging Face")), ("modelscope", _("ModelScope")))),
+    Setting("local.mirror", str, "", _("Model download mirror"),
+            _("A mirror of the chosen hub (for example an HF_ENDPOINT address); empty uses the hub itself."),
+            advanced=True),
+    Setting("local.keep_running", bool, False, _("Keep the local server running when the app quits"),
+            _("Otherwise the server is stopped on quit, and its GPU memory freed.")),
+    Setting("local.model_folders", list, [], _("Model folders added by hand"),
+            _("Model folders on this computer offered in the Local servers window beside the catalog."),
+            advanced=True),
+    *(Setting(f"local.engine_python.{engine}", str, "", _("Existing {engine} install").format(engine=label),
+              _("The Python of an environment where {engine} is installed; empty uses the one the app "
+                "installs.").format(engine=label), advanced=True)
+      for engine, label in (("vllm", "vLLM"), ("sglang", "SGLang"), ("transformers", "transformers serve"))),
+    Setting("local.llama_server", str, "", _("llama-server program"),
+            _("The llama.cpp server program; empty looks for llama-server on the PATH."), advanced=True),
     Setting("ui.reasoning_expanded", bool, False, _("Show reasoning unfolded"),
             _("Open the reasoning panel of each answer by default.")),
 )

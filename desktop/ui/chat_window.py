@@ -265,6 +265,14 @@ class ChatWindow(QMainWindow):
             self._update_scope_hint()
         elif key.startswith("endpoint.profiles"):
             self.reload_endpoints()
+        elif key in ("endpoint.active", "endpoint.model"):
+            # Changed elsewhere (a local server became the active endpoint): follow it. Typing in the model
+            # box changes them too, and then the pickers already agree.
+            profiles = self.services.profiles
+            active = profiles.active()
+            if active is not None and (self.endpoint_box.currentData() != active.id
+                                       or self.model_box.currentText() != profiles.active_model()):
+                self.reload_endpoints()
 
     def _update_scope_hint(self) -> None:
         label = scope_label(self.services.settings.get("capture.scope"))

@@ -1,4 +1,5 @@
-"""The tray icon and its menu: Ask about my screen, Open chat, Settings…, Quit."""
+"""The tray icon and its menu: the capture modes, Quick ask, Ask about my screen, Open chat, Local servers…,
+Settings…, Quit."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class Tray(QObject):
     quick_ask = Signal()
     open_chat = Signal()
     open_settings = Signal()
+    open_servers = Signal()
     quit_requested = Signal()
 
     def __init__(self, scope_label: str, parent: QObject | None = None) -> None:
@@ -53,6 +55,7 @@ class Tray(QObject):
         self.ask_action = self._action("ask_screen", _("Ask about my screen"), self.ask_screen)
         self.chat_action = self._action("open_chat", _("Open chat"), self.open_chat)
         self.menu.addSeparator()
+        self.servers_action = self._action("open_servers", _("Local servers…"), self.open_servers)
         self.settings_action = self._action("open_settings", _("Settings…"), self.open_settings)
         self.menu.addSeparator()
         self.quit_action = self._action("quit", _("Quit"), self.quit_requested)

@@ -8,8 +8,6 @@ The answer is set directly (no server); the popup is rendered off screen unless 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -86,21 +84,9 @@ async def shoot() -> Path:
 
 def main() -> int:
     """Render the popup and save the PNG."""
-    if os.environ.get("QT_QPA_PLATFORM", "offscreen") == "offscreen":
-        # A full-HD screen, so the popup reaches its natural height (the default offscreen screen is 800×600).
-        config = Path(tempfile.mkdtemp(prefix="glmv-offscreen-")) / "screens.json"
-        config.write_text(json.dumps({"screens": [{"name": "shot", "x": 0, "y": 0, "width": 1920, "height": 1080,
-                                                   "logicalDpi": 96, "dpr": 1}]}))
-        os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={config}"
-    import qasync
-    from PySide6.QtWidgets import QApplication
+    from docs.screenshots.offscreen import run_offscreen
 
-    app = QApplication(sys.argv)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    with loop:
-        path = loop.run_until_complete(shoot())
-    print(path)
+    print(run_offscreen(shoot))
     return 0
 
 

@@ -237,3 +237,19 @@ def test_stalled_server_times_out_with_advice(qtbot: Any, window: ChatWindow, fa
     wait_final(qtbot, window)
     assert "stopped sending" in reply_widget(window).error.text()
     fake_server.release_hangs()
+
+
+def test_the_pickers_follow_a_local_server_made_active_elsewhere(qtbot: Any, window: ChatWindow) -> None:
+    # GIVEN the chat on a team vLLM asking for glm-4.6v
+    assert window.model_box.currentText() == "glm-4.6v"
+    # WHEN a local server becomes the active endpoint (as the Local servers window does on Start)
+    services = window.services
+    local = services.profiles.upsert(preset(Flavor.TRANSFORMERS, name="This computer", base_url="http://127.0.0.1:9/v1",
+                                            model="/models/GLM-V-tiny"))
+    services.profiles.set_active(local.id, "/models/GLM-V-tiny")
+    # THEN the chat's pickers name it and its model: the next question goes there, with that model
+    assert window.endpoint_box.currentData() == local.id
+    assert window.model_box.currentText() == "/models/GLM-V-tiny"
+    # AND typing another model name is not undone by the pickers following the settings
+    window.model_box.setCurrentText("/models/other")
+    assert window.model_box.currentText() == "/models/other"

@@ -3,7 +3,7 @@ screen → the request reaches a server → the streamed reply appears in the ch
 
 Twice with the tiny real GLM-V model under `transformers serve` (thinking on, then off), and once
 with the protocol-faithful server, which records the request so the pixels sent can be checked
-against the picture on screen.
+against the picture on screen. And the tray's Local servers window, with a server that quitting stops.
 """
 
 from __future__ import annotations
@@ -11,16 +11,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
 from desktop.app import AppController
+from desktop.assistant.local_models import folder_choice, plan_for
 from desktop.assistant.services import AppPaths, Services
+from desktop.backends.catalog import Engine
+from desktop.backends.hardware import probe_hardware
+from desktop.backends.supervisor import ServerState
 from desktop.chat.conversation import ReplyState
 from desktop.config.profiles import Flavor, preset
 from desktop.ui.message_widgets import ReplyWidget
@@ -128,3 +136,43 @@ def test_ask_about_my_screen_with_the_tiny_real_glmv_model(qtbot: Any, controlle
     else:
         assert reply.reasoning == ""
         assert not widget.reasoning.isVisible()
+
+
+@pytest.mark.tiny_model
+def test_the_tray_opens_local_servers_and_quitting_stops_the_server(
+        qtbot: Any, controller: AppController, tiny_model_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    exits: list[int] = []
+    monkeypatch.setattr(controller.app, "exit", lambda code=0: exits.append(code))  # the test's app lives on
+    # WHEN "Local servers…" is chosen in the tray menu THEN the window opens
+    assert controller.tray is not None
+    controller.tray.servers_action.trigger()
+    window = controller.servers_window()
+    qtbot.waitUntil(window.isVisible, timeout=5000)
+    qtbot.waitUntil(lambda: window.refresh_task is not None and window.refresh_task.done(), timeout=60000)
+    # AND a server started there (the tiny model on transformers serve)
+    choice = folder_choice(tiny_model_dir)
+    report = probe_hardware(tmp_path)
+    plan = plan_for(choice, Engine.TRANSFORMERS, report, complete=True)
+    launch = asyncio.ensure_future(controller.server_manager.launch(
+        plan, str(choice.folder), Path(sys.executable).with_name("transformers")))
+    qtbot.waitUntil(launch.done, timeout=240_000)
+    supervisor = launch.result().supervisor
+    pid = supervisor.pid
+    assert pid is not None and "Ready" in window.running.state_label.text()
+    # WHEN the app quits (keep running is off by default)
+    controller.quit()
+    qtbot.waitUntil(lambda: exits == [0], timeout=30000)
+    # THEN the server and everything it started are gone, and no record is left for the next start
+    assert supervisor.state is ServerState.STOPPED
+    assert not any(_session_of(p) == pid for p in psutil.pids())
+    assert not controller.server_manager.state_path.exists()
+
+
+def _session_of(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None

@@ -298,7 +298,7 @@ def test_a_server_that_never_becomes_ready_times_out_with_its_log(kind: str, tmp
 
     error, state_after_timeout = run(scenario())
     assert "did not become ready in 1 s" in error.message
-    assert "loading" in error.log_tail and error.log_tail in error.message
+    assert "loading" in error.log_tail and error.detail == error.log_tail  # shown with the error, not in its message
     assert state_after_timeout is ServerState.LOADING  # left running for the caller to decide
     assert supervisor.state is ServerState.STOPPED
 
@@ -392,3 +392,55 @@ def test_stale_records_are_ignored(tmp_path: Path) -> None:
     path.write_text("{not json")
     assert find_recorded_server(path) is None
     assert find_recorded_server(tmp_path / "missing.json") is None
+
+
+# -- the log file and "keep running" -------------------------------------------------------------------------------
+def test_the_server_writes_its_log_file_itself_readable_only_by_the_user(tmp_path: Path) -> None:
+    recorder = Recorder([])
+    log_path = tmp_path / "logs" / "server.log"
+    supervisor = ServerSupervisor(fake_command("spawner"), log_path, on_event=recorder)
+
+    async def scenario() -> None:
+        await supervisor.start()
+        await supervisor.wait_ready(READY_TIMEOUT_S)
+        await wait_until(lambda: any(line.startswith("grandchild ") for line in recorder.lines()))
+        await supervisor.stop()
+
+    run(scenario())
+    text = log_path.read_text()
+    # THEN the file starts with the command and holds the server's own output, as the events did
+    assert text.startswith(f"$ {supervisor.command.display()}\n")
+    assert f"grandchild {grandchild_pid(recorder)}" in text
+    assert log_path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_detached_server_outlives_the_loop_that_started_it_and_stops_by_its_record(
+        tmp_path: Path, expect_log: Callable[[str], None]) -> None:
+    # asyncio's child watcher still reaps the process after its loop closed, and says so: in the app
+    # that happens only if the server ends before the app process does.
+    expect_log(r"asyncio: Loop .* that handles pid \d+ is closed")
+    state = tmp_path / "server.json"
+    supervisor = ServerSupervisor(fake_command("spawner"), tmp_path / "server.log", state_path=state)
+
+    async def scenario() -> int:
+        await supervisor.start()
+        await supervisor.wait_ready(READY_TIMEOUT_S)
+        await supervisor.detach()
+        assert supervisor.detached and supervisor.state is ServerState.READY
+        pid = supervisor.pid
+        assert pid is not None
+        return pid
+
+    pid = run(scenario())  # the loop is closed now, as when the app has quit
+    try:
+        # THEN the server still answers, and its record finds it
+        with socket.create_connection(("127.0.0.1", supervisor.command.port), timeout=5):
+            pass
+        record = find_recorded_server(state)
+        assert record is not None and record.pid == pid
+        # WHEN it is stopped by its record THEN its whole session is gone
+        stop_recorded(record, path=state)
+        assert session_members(pid) == [] and not state.exists()
+    finally:
+        for process in session_members(pid):
+            process.kill()

@@ -23,6 +23,8 @@ from desktop.backends.hardware import GpuInfo, HardwareReport
 from desktop.backends.planner import Fit, Plan, plan
 
 KEY = "sk-local-0123456789abcdef"
+# The model is a local folder: no engine may reach for the hub.
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
 
 
 def gpu(name: str, total_gib: float, cc: tuple[int, int], index: int = 0) -> GpuInfo:
@@ -81,7 +83,7 @@ def test_vllm_serves_the_flash_model_on_loopback_with_the_key_and_the_plans_flag
     assert value_after(argv, "--reasoning-parser") == "glm45"
     assert "--mm-encoder-tp-mode" in argv and "--enable-auto-tool-choice" in argv
     assert not any(arg.startswith("--allowed-local-media-path") for arg in argv)
-    assert env == {"VLLM_NO_USAGE_STATS": "1", "VLLM_API_KEY": KEY}
+    assert env == {**OFFLINE, "VLLM_NO_USAGE_STATS": "1", "VLLM_API_KEY": KEY}
 
 
 def test_vllm_fp8_moe_over_two_gpus_carries_tensor_parallelism() -> None:
@@ -108,7 +110,7 @@ def test_sglang_uses_launch_server_with_the_video_cache_and_the_plans_flags() ->
     assert value_after(argv, "--context-length") == str(result.context)
     assert value_after(argv, "--tp") == "4"
     assert value_after(argv, "--tool-call-parser") == "glm45"
-    assert env == {"SGLANG_VLM_CACHE_SIZE_MB": "1024"}
+    assert env == {**OFFLINE, "SGLANG_VLM_CACHE_SIZE_MB": "1024"}
 
 
 def test_llama_cpp_picks_the_weights_and_the_projector_from_the_folder(tmp_path: Path) -> None:
@@ -174,7 +176,7 @@ def test_transformers_serve_pins_the_model_and_has_no_key() -> None:
                               executable="/venvs/tf/bin/transformers")
     assert argv == ["/venvs/tf/bin/transformers", "serve", "/models/glm-4.6v-flash", "--host", "127.0.0.1",
                     "--port", "8123"]
-    assert KEY not in argv and env == {}
+    assert KEY not in argv and env == OFFLINE
     assert request_model_name(result, "/models/glm-4.6v-flash") == "/models/glm-4.6v-flash"
 
 
@@ -239,7 +241,7 @@ def test_every_flag_used_for_transformers_serve_is_in_its_help() -> None:
     # THEN the model is the documented positional FORCE_MODEL and each flag is documented
     assert "FORCE_MODEL" in help_text
     flags = [arg for arg in argv[2:] if arg.startswith("-")]
-    assert flags == ["--host", "--port"]
+    assert flags == ["--host", "--port", "--device"]  # pinned to the CPU: this machine has no GPU
     for flag in flags:
         assert flag in help_text, f"{flag} is not in `transformers serve --help`"
     assert "--api-key" not in help_text  # why supports_api_key says no

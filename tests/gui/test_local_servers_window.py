@@ -1,0 +1,145 @@
+"""The Local servers window: the fit planner's view of a machine, and a download with progress, cancel and
+resume against a local hub (real HTTP, real files)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from desktop.assistant.services import AppPaths, Services
+from desktop.backends.catalog import BY_ID, Engine
+from desktop.backends.hardware import GpuInfo, HardwareReport
+from desktop.ui.servers.window import LocalServersWindow
+from tests.support.fake_model_hub import FakeModelHub
+from tests.support.servers_window import open_servers_window
+
+GIB_MIB = 1024
+
+
+def machine(gpus: list[GpuInfo], *, ram_gib: int = 64, disk_gib: int = 2000) -> Callable[[Path], HardwareReport]:
+    """A probe that answers this machine (the planner is what is under test, not the probe)."""
+
+    def probe(_models: Path) -> HardwareReport:
+        return HardwareReport(os="linux", os_detail="Ubuntu 24.04", cpu_name="AMD EPYC 9354", cpu_cores=32,
+                              ram_total_mib=ram_gib * GIB_MIB, ram_available_mib=ram_gib * GIB_MIB - 4096,
+                              disk_free_mib=disk_gib * GIB_MIB, gpus=gpus,
+                              nvidia_driver="580.65" if gpus else None, cuda_version="13.0" if gpus else None,
+                              apple_silicon=False, problems=[] if gpus else ["nvidia-smi was not found."])
+
+    return probe
+
+
+def l40s() -> GpuInfo:
+    return GpuInfo(index=0, name="NVIDIA L40S", uuid="GPU-1", memory_total_mib=46068, memory_free_mib=45500,
+                   compute_capability=(8, 9), driver_version="580.65", cuda_version="13.0")
+
+
+@pytest.fixture
+def services(app_paths: AppPaths, qt_loop: asyncio.AbstractEventLoop, session_bus: object,
+             qtbot: Any) -> Iterator[Services]:
+    built = Services.create(app_paths)
+    built.settings.set("local.models_dir", str(app_paths.data / "models"))
+    yield built
+    task = asyncio.ensure_future(built.client.aclose())
+    qtbot.waitUntil(task.done, timeout=5000)
+
+
+def open_window(qtbot: Any, services: Services, probe: Callable[[Path], HardwareReport]) -> LocalServersWindow:
+    return open_servers_window(qtbot, services, probe)
+
+
+def rows(window: LocalServersWindow) -> dict[tuple[str, Engine], tuple[str, str]]:
+    """(model id, engine) → (fit column, context column)."""
+    found = {}
+    for index, (choice, entry) in enumerate(window._rows):  # noqa: SLF001 - the rows behind the tree
+        item = window.tree.topLevelItem(index)
+        found[(choice.spec.id, entry.engine)] = (item.text(2), item.text(3))
+    return found
+
+
+def test_a_48_gb_gpu_gets_the_flash_model_on_vllm_and_is_told_why_the_big_ones_do_not_fit(
+        qtbot: Any, services: Services) -> None:
+    window = open_window(qtbot, services, machine([l40s()]))
+    # THEN the hardware line names the GPU
+    assert "NVIDIA L40S" in window.hardware_label.text() and "compute 8.9" in window.hardware_label.text()
+    table = rows(window)
+    # AND every catalog model is listed with each of its engines
+    assert {model for model, _engine in table} == set(BY_ID)
+    assert table[("glm-4.6v-flash", Engine.VLLM)][0] == "Fits"
+    assert int(table[("glm-4.6v-flash", Engine.VLLM)][1].replace(",", "")) >= 32768
+    assert table[("glm-4.6v", Engine.VLLM)][0] == "Does not fit"
+    # WHEN the big BF16 model is selected THEN the reason is said in words and nothing can be started
+    window.select("glm-4.6v", Engine.VLLM)
+    verdict = window.details.verdict.text()
+    assert "GPU memory" in verdict and "GLM-4.6V-Flash" in verdict
+    assert not window.details.start_button.isEnabled() and window.details.command.toPlainText() == ""
+    # WHEN the Flash model on vLLM is selected
+    window.select("glm-4.6v-flash", Engine.VLLM)
+    command = window.details.command.toPlainText()
+    # THEN the exact command is shown: loopback, the recipe's flags, the planned context, the key masked
+    assert " serve " in command and "--host 127.0.0.1" in command and "--max-model-len" in command
+    assert "--reasoning-parser glm45" in command and "VLLM_API_KEY='********'" in command
+    assert "preview-key" not in command
+    # AND it cannot start before the engine is installed and the files are here, and says so
+    assert not window.details.start_button.isEnabled()
+    qtbot.waitUntil(lambda: "Install the engine" in window.details.start_hint.text(), timeout=20000)
+    assert window.details.engine_text.text() == "Not installed."
+    assert window.details.install_button.isEnabled()
+    assert "Not downloaded yet" in window.details.files_text.text()
+    # AND Copy puts the command on the clipboard
+    window.details.copy_button.click()
+    assert QApplication.clipboard().text() == command
+
+
+def test_a_machine_without_gpu_is_pointed_at_llama_cpp(qtbot: Any, services: Services) -> None:
+    window = open_window(qtbot, services, machine([], ram_gib=32))
+    table = rows(window)
+    assert table[("glm-4.6v-flash", Engine.VLLM)][0] == "Does not fit"
+    assert table[("glm-4.6v-flash-gguf", Engine.LLAMA_CPP)][0] == "Fits, with limits"
+    window.select("glm-4.6v-flash", Engine.SGLANG)
+    verdict = window.details.verdict.text()
+    assert "No NVIDIA GPU" in verdict and "GGUF" in verdict
+    window.select("glm-4.6v-flash-gguf", Engine.LLAMA_CPP)
+    assert window.details.existing_button.text() == "Choose llama-server…"
+    assert not window.details.install_button.isVisible()
+
+
+def test_a_download_shows_progress_can_be_cancelled_and_resumes_where_it_stopped(
+        qtbot: Any, services: Services) -> None:
+    spec = BY_ID["glm-4.6v-flash"]
+    weights = bytes(range(256)) * 4096  # 1 MiB
+    files = {"config.json": b'{"model_type": "glm4v"}', "model.safetensors": weights}
+    with FakeModelHub(files, repo=spec.hf_repo) as hub:
+        hub.stall["model.safetensors"] = 300_000
+        services.settings.set("local.mirror", hub.url)
+        window = open_window(qtbot, services, machine([l40s()]))
+        window.select(spec.id, Engine.VLLM)
+        # WHEN Download is clicked
+        window.details.download_button.click()
+        # THEN progress arrives in bytes, and the row says it is downloading
+        qtbot.waitUntil(hub.stalled.is_set, timeout=20000)
+        qtbot.waitUntil(lambda: "of 1.0 MB" in window.details.download_job.text.text()
+                        or "of 1.1 MB" in window.details.download_job.text.text(), timeout=10000)
+        assert window.details.download_job.cancel_button.isVisible()
+        assert window.tree.currentItem().text(4) == "downloading"
+        # WHEN Cancel is clicked THEN it stops, keeps what arrived, and offers to resume
+        window.details.download_job.cancel_button.click()
+        qtbot.waitUntil(lambda: "paused" in window.details.download_job.text.text(), timeout=10000)
+        qtbot.waitUntil(lambda: window.details.download_button.text() == "Resume download", timeout=10000)
+        assert "Partly downloaded" in window.details.files_text.text()
+        # WHEN the hub answers again and Resume is clicked
+        hub.stall.clear()
+        hub.release.set()
+        window.details.download_button.click()
+        qtbot.waitUntil(lambda: "Downloaded to" in window.details.files_text.text(), timeout=20000)
+        # THEN the file is whole, and the second request asked only for the rest
+        assert (window.manager.state_path.parent / "models" / spec.id / "model.safetensors").read_bytes() == weights
+        ranges = [r.range for r in hub.file_requests("model.safetensors") if r.range]
+        assert ranges and ranges[-1].startswith("bytes=") and not ranges[-1].startswith("bytes=0-")
+        assert window.tree.currentItem().text(4) == "downloaded"
+        assert "Download the model files" not in window.details.start_hint.text()
