@@ -1,5 +1,5 @@
-"""The Local servers window: the fit planner's view of a machine, and a download with progress, cancel and
-resume against a local hub (real HTTP, real files)."""
+"""The Local servers window: the fit planner's view of a machine, a download with progress, cancel and
+resume against a local hub (real HTTP, real files), and an engine install with real pip, offline."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from desktop.backends.hardware import GpuInfo, HardwareReport
 from desktop.ui.servers.window import LocalServersWindow
 from tests.support.fake_model_hub import FakeModelHub
 from tests.support.servers_window import open_servers_window
+from tests.support.wheels import write_wheel
 
 GIB_MIB = 1024
 
@@ -143,3 +144,28 @@ def test_a_download_shows_progress_can_be_cancelled_and_resumes_where_it_stopped
         assert ranges and ranges[-1].startswith("bytes=") and not ranges[-1].startswith("bytes=0-")
         assert window.tree.currentItem().text(4) == "downloaded"
         assert "Download the model files" not in window.details.start_hint.text()
+
+
+def test_an_engine_installed_from_the_window_shows_progress_and_becomes_ready(
+        qtbot: Any, services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN pip finds "vllm" and "transformers" only in a local folder (real venv, real pip, offline)
+    wheels = tmp_path / "wheels"
+    write_wheel(wheels, "vllm", "0.12.0")
+    write_wheel(wheels, "transformers", "5.2.0")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    window = open_window(qtbot, services, machine([l40s()]))
+    window.select("glm-4.6v-flash", Engine.VLLM)
+    qtbot.waitUntil(window.details.install_button.isEnabled, timeout=20000)
+    # WHEN Install is clicked THEN progress and Cancel show while it runs
+    window.details.install_button.click()
+    assert window.details.install_job.bar.isVisible() and window.details.install_job.cancel_button.isVisible()
+    assert not window.details.install_button.isEnabled()
+    # AND at the end the engine is ready, in the app's own environment, with its version checked
+    qtbot.waitUntil(lambda: "vLLM 0.12.0 in the app's own environment" in window.details.engine_text.text(),
+                    timeout=300_000)
+    assert "Installed vLLM 0.12.0" in window.details.install_job.text.text()
+    assert not window.details.install_button.isVisible() and not window.details.install_job.bar.isVisible()
+    assert (services.paths.data / "engines" / "vllm" / "bin" / "python").exists()  # its own venv
+    # AND what stands in the way of Start now is the model files
+    assert "Download the model files" in window.details.start_hint.text()

@@ -7,9 +7,6 @@ A hand-written wheel of a stand-in package (`fakeengine`) plays the engine; pip 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import zipfile
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +34,7 @@ from desktop.backends.installer import (
     version_at_least,
 )
 from desktop.errors import UserFacingError
+from tests.support.wheels import write_wheel
 
 T = TypeVar("T")
 
@@ -46,28 +44,6 @@ FAKE = EngineRequirement(Engine.VLLM, ("fakeengine>=0.12",), "fakeengine", "fake
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
-
-
-def write_wheel(directory: Path, name: str, version: str) -> Path:
-    """A minimal pure-Python wheel whose package has `__version__ = version`."""
-    dist_info = f"{name}-{version}.dist-info"
-    files = {
-        f"{name}/__init__.py": f'__version__ = "{version}"\n',
-        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(text.encode())}")
-    record.append(f"{dist_info}/RECORD,,")
-    files[f"{dist_info}/RECORD"] = "\n".join(record) + "\n"
-    directory.mkdir(parents=True, exist_ok=True)
-    wheel = directory / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, text in files.items():
-            archive.writestr(path, text)
-    return wheel
 
 
 @dataclass
