@@ -67,7 +67,7 @@ class AppController(QObject):
         self._hotkeys_reported = False
         self._left_over_timer = QTimer(self)
         self._left_over_timer.setSingleShot(True)
-        self._left_over_timer.timeout.connect(self._check_left_over_server)
+        self._left_over_timer.timeout.connect(self._after_start_up)
 
     # -- start -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -98,6 +98,7 @@ class AppController(QObject):
                                "hides it: run 'glmv-desktop chat' (or bind 'glmv-desktop ask --screen' to a key in "
                                "your desktop's keyboard settings) to bring it back, and 'glmv-desktop quit' to quit."))
             chat.bring_to_front()
+        self.services.settings.subscribe(self._on_start_at_login)
         # Grabbing keys talks to the window system: after the tray is up, not before.
         QTimer.singleShot(0, self._start_hotkeys)
         self._left_over_timer.start(LEFT_OVER_CHECK_DELAY_MS)
@@ -305,16 +306,37 @@ class AppController(QObject):
         window.raise_()
         window.activateWindow()
 
+    def _after_start_up(self) -> None:
+        """Work that can wait until the tray is up: a server left running, the login entry's command."""
+        self._check_left_over_server()
+        if self.services.settings.get("app.start_at_login"):
+            self._apply_start_at_login(True)  # the program may have moved (an update, another folder)
+
+    def _on_start_at_login(self, key: str, value: object) -> None:
+        if key == "app.start_at_login":
+            self._apply_start_at_login(bool(value))
+
+    def _apply_start_at_login(self, enabled: bool) -> None:
+        from desktop.config import autostart
+        from desktop.ui.operations import run_async
+
+        task = run_async(asyncio.to_thread(autostart.set_enabled, enabled), notifier=self.notifier, owner=self)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _check_left_over_server(self) -> None:
         """After a crash (or a "keep running" quit) a server may still run: offer to use or stop it."""
         if self._stopped:
             return
 
+        record_file = self.services.paths.local_server_record
+
         def find() -> RunningServerRecord | None:
-            from desktop.assistant.local_server import STATE_FILE_NAME
+            if not record_file.exists():  # the usual case: nothing more to load
+                return None
             from desktop.backends.supervisor import find_recorded_server
 
-            return find_recorded_server(self.services.paths.data / STATE_FILE_NAME)
+            return find_recorded_server(record_file)
 
         async def check() -> None:
             record = await asyncio.to_thread(find)

@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glmv-desktop", description="A tray assistant for GLM-V vision models.")
     parser.add_argument("--version", action="version", version=f"glmv-desktop {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    parser.add_argument("--smoke-test", action="store_true",
+                        help="check that this installation works (tray, capture, a request) in a private profile, "
+                             "then exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="start the app in the tray (the default); a second launch opens the chat")
     ask = commands.add_parser("ask", help="open the chat with a question, a screenshot or images")
@@ -128,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `glmv-desktop` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.smoke_test:
+        from desktop.smoke import run_smoke_test
+
+        return run_smoke_test()
     if args.command == "doctor":
         from desktop.doctor import run_doctor
 

@@ -133,7 +133,6 @@ def hotkey_checks() -> list[Check]:
 def local_server_checks() -> list[Check]:
     """This machine's GPUs, and for each catalog model the best way to run it here (the fit planner)."""
     from desktop.assistant.local_models import catalog_choices, engine_status, folder_state, models_dir
-    from desktop.assistant.local_server import STATE_FILE_NAME
     from desktop.assistant.services import AppPaths
     from desktop.backends.catalog import CATALOG, Engine
     from desktop.backends.downloads import format_bytes
@@ -175,7 +174,7 @@ def local_server_checks() -> list[Check]:
         elif state.partial_bytes:
             checks.append(Check(None, choice.spec.name, _("partly downloaded ({size})").format(
                 size=format_bytes(state.partial_bytes)), _("Resume it from the Local servers window.")))
-    record = find_recorded_server(paths.data / STATE_FILE_NAME)
+    record = find_recorded_server(paths.local_server_record)
     if record is None:
         checks.append(Check(None, _("local server"), _("none started by the app is running")))
     else:

@@ -35,6 +35,9 @@ TEST_PACKAGES = RUN_PACKAGES + [
     "xserver-xorg-core", "xserver-xorg-video-dummy", "flameshot",
 ]
 
+# What `installers/build.py linux` adds: building the .deb, and checking its menu entry and metadata.
+PACKAGING_PACKAGES = TEST_PACKAGES + ["dpkg-dev", "desktop-file-utils", "appstream", "flatpak-builder"]
+
 
 def log(message: str) -> None:
     """Progress on stderr, so the app's and the tests' own output stay clean."""
@@ -129,13 +132,14 @@ def run_tests(args: list[str]) -> int:
 
 
 def main() -> int:
-    """Dispatch `run` / `test` / `system-packages`."""
+    """Dispatch `run` / `test` / `system-packages [test|package]`."""
     if len(sys.argv) < 2 or sys.argv[1] not in ("run", "test", "system-packages"):
         print(__doc__, file=sys.stderr)
         return 2
     command, rest = sys.argv[1], sys.argv[2:]
     if command == "system-packages":
-        install_system_packages(TEST_PACKAGES if rest[:1] == ["test"] else RUN_PACKAGES)
+        wanted = {"test": TEST_PACKAGES, "package": PACKAGING_PACKAGES}.get(rest[0] if rest else "", RUN_PACKAGES)
+        install_system_packages(wanted)
         return 0
     return run_app(rest) if command == "run" else run_tests(rest)
 

@@ -45,7 +45,6 @@ from desktop.i18n import _
 log = logging.getLogger(__name__)
 
 LOCAL_PROFILE_ID = "local-server"
-STATE_FILE_NAME = "local-server.json"
 DEFAULT_READY_TIMEOUT_S = 900.0  # large models take minutes to load and compile
 ENGINE_FLAVOR = {Engine.VLLM: Flavor.VLLM, Engine.SGLANG: Flavor.SGLANG, Engine.LLAMA_CPP: Flavor.LLAMACPP,
                  Engine.TRANSFORMERS: Flavor.TRANSFORMERS}
@@ -179,7 +178,7 @@ class ServerManager:
                  on_event: Callable[[ServerEvent], None] | None = None) -> None:
         self.profiles = profiles
         self.secrets = secrets
-        self.state_path = paths.data / STATE_FILE_NAME
+        self.state_path = paths.local_server_record
         self.logs_dir = paths.logs / "servers"
         self.on_event = on_event
         self.supervisor: ServerSupervisor | None = None  # from the launch on, also while loading

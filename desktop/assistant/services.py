@@ -38,6 +38,11 @@ class AppPaths:
         """The settings file."""
         return self.config / "settings.json"
 
+    @property
+    def local_server_record(self) -> Path:
+        """The record of a local server the app started and left running (see ServerManager)."""
+        return self.data / "local-server.json"
+
 
 @dataclass
 class Services:

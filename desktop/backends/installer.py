@@ -297,12 +297,40 @@ async def _stop_group(process: asyncio.subprocess.Process, grace_s: float = STOP
 
 
 # -- install -----------------------------------------------------------------------------------------------------------
-async def install_engine(engine: Engine, root: Path, *, python: str = sys.executable,
+# Engines need a Python of their own to make their venv from; vLLM and SGLang support these.
+ENGINE_PYTHONS = ("python3.12", "python3.11", "python3.10", "python3")
+
+
+def engine_base_python() -> str | None:
+    """The Python an engine's venv is made from: this one, unless the app is frozen (then its
+    `sys.executable` is the app itself) — then a Python 3.10+ on the PATH, or None."""
+    if not getattr(sys, "frozen", False):
+        return sys.executable
+    import shutil
+    import subprocess
+
+    for name in (*ENGINE_PYTHONS, "python") if os.name != "nt" else ("python", "python3"):
+        found = shutil.which(name)
+        if found is None:
+            continue
+        try:
+            answer = subprocess.run([found, "-c", "import sys; print(sys.version_info >= (3, 10))"],  # noqa: S603
+                                    capture_output=True, text=True, timeout=CHECK_TIMEOUT_S, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if answer.stdout.strip() == "True":
+            return found
+    return None
+
+
+async def install_engine(engine: Engine, root: Path, *, python: str | None = None,
                          extra_pip_args: list[str] | None = None,
                          on_progress: ProgressCallback, on_log: LogCallback,
                          cancel: asyncio.Event | None = None,
                          requirements: EngineRequirement | None = None) -> InstalledEngine:
     """Create (or reuse) the engine's venv under `root`, pip-install the engine into it and check it.
+
+    `python` makes the venv (default: `engine_base_python`, never the frozen app itself).
 
     Raises:
         InstallCancelled: `cancel` was set; the running step was stopped.
@@ -313,6 +341,11 @@ async def install_engine(engine: Engine, root: Path, *, python: str = sys.execut
     if not requirement.pip_installable:
         raise InstallFailed(_("{engine} cannot be installed by the app.").format(engine=label),
                             requirement.note)
+    python = python or await asyncio.to_thread(engine_base_python)
+    if python is None:
+        raise InstallFailed(_("Installing {engine} needs Python 3.10 or newer on this computer.").format(engine=label),
+                            _("Install Python from your system's packages (or python.org), then press Install again; "
+                              "or choose an existing {engine} install.").format(engine=label))
     venv = engine_venv(root, engine)
     venv.mkdir(parents=True, exist_ok=True)
     log_path = venv / INSTALL_LOG_NAME

@@ -160,6 +160,8 @@ SCHEMA: tuple[Setting, ...] = (
       for engine, label in (("vllm", "vLLM"), ("sglang", "SGLang"), ("transformers", "transformers serve"))),
     Setting("local.llama_server", str, "", _("llama-server program"),
             _("The llama.cpp server program; empty looks for llama-server on the PATH."), advanced=True),
+    Setting("app.start_at_login", bool, False, _("Start when I log in"),
+            _("Start GLM-V Desktop in the tray when you log in to this computer.")),
     Setting("ui.reasoning_expanded", bool, False, _("Show reasoning unfolded"),
             _("Open the reasoning panel of each answer by default.")),
 )

@@ -127,6 +127,31 @@ def bench_startup_and_memory(desktop: Desktop, work: Path, runs: int) -> list[Fi
     ]
 
 
+def bench_frozen_start(desktop: Desktop, work: Path, runs: int, frozen: Path) -> list[Figure]:
+    """Cold start to tray, the frozen app against this venv's, alternating in the same run."""
+    times: dict[str, list[float]] = {"venv": [], "frozen": []}
+    for run in range(runs):
+        for kind, program in (("venv", None), ("frozen", [str(frozen)])):
+            home = work / f"frozen-{kind}-{run}"
+            _settings_for(home, "http://127.0.0.1:9/v1")
+            started = time.monotonic()
+            app = AppProcess(desktop.env(home), program=program)
+            try:
+                app.wait_for("tray-shown")
+                times[kind].append(time.monotonic() - started)
+                app.cli("quit")
+                app.wait_exit()
+            finally:
+                app.kill()
+    ratio = statistics.median(times["frozen"]) / statistics.median(times["venv"])
+    return [
+        Figure("Cold start → tray, venv app", "s", times["venv"], "report", "`python -m desktop`, alternating with "
+               "the frozen app below"),
+        Figure("Cold start → tray, frozen app", "s", times["frozen"], "≤ 1.2× venv",
+               f"the PyInstaller one-folder build; {ratio:.2f}× the venv app's median", extra={"ratio": ratio}),
+    ]
+
+
 def bench_capture(desktop: Desktop, runs: int) -> list[Figure]:
     """Full-screen 1920×1080 capture → data URL ready, default budget."""
     out = subprocess.run([sys.executable, "-m", "tests.bench.capture_probe", "--runs", str(runs)],  # noqa: S603
@@ -320,7 +345,10 @@ def main() -> int:
     """Run everything and report."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1-2 runs and short streams: check the runner works")
-    parser.add_argument("--only", choices=["startup", "capture", "hotkey", "parser", "stall"], action="append")
+    parser.add_argument("--only", choices=["startup", "capture", "hotkey", "parser", "stall", "frozen"],
+                        action="append")
+    parser.add_argument("--frozen", type=Path, help="the frozen app's executable (dist/glmv-desktop/glmv-desktop): "
+                        "compares its cold start with this venv's")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results")
     args = parser.parse_args()
     quick = args.quick
@@ -334,6 +362,9 @@ def main() -> int:
         "parser": lambda: bench_parser(work, 2 if quick else 7, 2000 if quick else 20000),
         "stall": lambda: bench_stall(desktop, 1 if quick else 5, 300 if quick else 20000, 200.0),
     }
+    if args.frozen is not None:
+        frozen = args.frozen.resolve()
+        plans["frozen"] = lambda: bench_frozen_start(desktop, work, 2 if quick else 7, frozen)
     figures: list[Figure] = []
     try:
         for name, plan in plans.items():

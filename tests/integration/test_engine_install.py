@@ -7,6 +7,7 @@ A hand-written wheel of a stand-in package (`fakeengine`) plays the engine; pip 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,3 +226,22 @@ def test_pip_failures_are_classified(output: str, word: str) -> None:
 ])
 def test_version_at_least(version: str, minimum: str, expected: bool) -> None:
     assert version_at_least(version, minimum) is expected
+
+
+def test_a_frozen_app_makes_engine_venvs_with_a_python_from_the_path(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    from desktop.backends.installer import engine_base_python
+
+    # Not frozen: this Python
+    assert engine_base_python() == sys.executable
+    # Frozen (sys.executable is the app): a real Python 3.10+ found on the PATH, checked by running it
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    found = engine_base_python()
+    assert found is not None and Path(found).parent == Path(sys.executable).parent
+    # None on the PATH: None, and the install says what to do
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert engine_base_python() is None
+    with pytest.raises(InstallFailed) as failure:
+        run(install_engine(Engine.VLLM, tmp_path, on_progress=lambda _p: None, on_log=lambda _l: None))
+    assert "Python 3.10 or newer" in failure.value.message and "Install Python" in failure.value.hint

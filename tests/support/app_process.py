@@ -27,9 +27,14 @@ def app_env(x: XServer, home: Path, **extra: str) -> dict[str, str]:
 class AppProcess:
     """The app as a child process; `wait_for(event)` returns the words after a trace event's name."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    command: tuple[str, ...] = (sys.executable, "-m", "desktop")  # this Python's app, unless told otherwise
+
+    def __init__(self, env: dict[str, str], *args: str, program: list[str] | None = None) -> None:
+        """Start the app (`program`: another build of it, such as the frozen one; default: this Python's)."""
         self.env = env
-        self.process = subprocess.Popen([sys.executable, "-m", "desktop", *(args or ("run",))], env=env,
+        if program:
+            self.command = tuple(program)
+        self.process = subprocess.Popen([*self.command, *(args or ("run",))], env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         start_new_session=True)
         self._lines: queue.Queue[str] = queue.Queue()
@@ -63,7 +68,7 @@ class AppProcess:
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run a second `glmv-desktop` with the same environment."""
-        return subprocess.run([sys.executable, "-m", "desktop", *args], env=self.env, capture_output=True, text=True,
+        return subprocess.run([*self.command, *args], env=self.env, capture_output=True, text=True,
                               timeout=timeout, check=False)
 
     def wait_exit(self, timeout: float = 20) -> int:

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "desktop"
 DOMAIN = ("chat", "media", "config", "store", "backends", "assistant")
 # Each layer may import only the layers listed after it (and itself).
 LAYERS = [
-    {"app", "cli", "doctor", "__main__"},
+    {"app", "cli", "doctor", "__main__", "smoke"},
     {"ui"},
     {"assistant"},
     {"backends", "capture", "hotkeys", "store"},

@@ -1,0 +1,212 @@
+"""`glmv-desktop --smoke-test`: prove an installed (or frozen) app works, in a few seconds, and exit.
+
+It starts the application in a private temporary profile (the user's settings, keys and running
+instance are left alone), shows the tray icon, puts a test picture on screen and captures it with
+the real capture chain, checks the pixels, builds a chat request with it, and loads every part the
+app otherwise loads lazily (chat window, overlay, settings, Local servers window, markdown with
+highlighting, the keychain backend, the HTTP client). Each step prints one line; the first failure
+prints why on stderr and ends with status 1. A frozen bundle that lacks a module, a Qt plugin or a
+codec fails here rather than in a user's hands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+TEST_COLOUR = (23, 145, 201)
+TEST_SIZE = (240, 160)
+TRAY_WAIT_S = 5.0
+PAINT_WAIT_S = 3.0
+
+
+class SmokeFailure(Exception):
+    """A step failed; the message says which and why."""
+
+
+async def _wait(condition: Callable[[], bool], seconds: float) -> bool:
+    """Let the loop (and so Qt) run until `condition` holds or `seconds` pass."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return condition()
+
+
+async def _step(name: str, check: Callable[[], Awaitable[str]]) -> None:
+    try:
+        detail = await check()
+    except SmokeFailure:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any error in a step is the finding
+        raise SmokeFailure(f"{name}: {type(exc).__name__}: {exc}") from exc
+    print(f"ok   {name}: {detail}", flush=True)
+
+
+def run_smoke_test() -> int:
+    """Run every step; 0 when all passed."""
+    home = Path(tempfile.mkdtemp(prefix="glmv-smoke-"))
+    # A private profile: nothing of the user's is read or written, and no running instance is contacted.
+    for variable, folder in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_STATE_HOME", "state"),
+                             ("XDG_CACHE_HOME", "cache")):
+        os.environ[variable] = str(home / folder)
+    from desktop.app import GlmvApplication, create_event_loop
+
+    app = GlmvApplication(sys.argv[:1])
+    loop = create_event_loop(app)
+    try:
+        with loop:
+            loop.run_until_complete(_run(app, home))
+    except SmokeFailure as failure:
+        print(f"smoke test failed: {failure}", file=sys.stderr, flush=True)
+        return 1
+    print("smoke test passed", flush=True)
+    return 0
+
+
+async def _run(app: QApplication, home: Path) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QWidget
+
+    from desktop import __version__
+
+    print(f"ok   start: GLM-V Desktop {__version__}, Qt platform {app.platformName()}", flush=True)
+
+    async def icon() -> str:
+        from desktop.ui.icons import app_icon
+
+        pixmap = app_icon().pixmap(64, 64)
+        if pixmap.isNull():
+            raise SmokeFailure("icon: the SVG icon did not load (is Qt's svg image plugin bundled?)")
+        return "the SVG icon renders"
+
+    await _step("icon", icon)
+
+    async def tray() -> str:
+        from desktop.ui.tray import Tray, tray_available
+
+        if not tray_available():
+            return "this desktop has no tray (the app would use its chat window)"
+        shown = Tray("", app)
+        shown.show()
+        if not await _wait(shown.icon.isVisible, TRAY_WAIT_S):
+            raise SmokeFailure("tray: the icon did not show")
+        shown.hide()
+        return "icon shown"
+
+    await _step("tray", tray)
+
+    async def capture() -> str:
+        from desktop.capture.base import CaptureError, crop, default_chain
+
+        window = QWidget(None, Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint)
+        palette = window.palette()
+        palette.setColor(QPalette.ColorRole.Window, QColor(*TEST_COLOUR))
+        window.setPalette(palette)
+        window.setAutoFillBackground(True)
+        window.setGeometry(40, 40, *TEST_SIZE)
+        window.show()
+        await _wait(window.isVisible, PAINT_WAIT_S)
+        await asyncio.sleep(0.3)  # mapped and painted by the window system
+        screen = window.screen()
+        ratio = screen.devicePixelRatio() if screen is not None else 1.0
+        top_left = window.mapToGlobal(window.rect().topLeft())
+        chain = default_chain()
+        try:
+            shots = await asyncio.to_thread(chain.grab_monitors)
+        except CaptureError as exc:
+            if sys.platform == "darwin" and "Screen Recording" in str(exc):
+                return "skipped: Screen Recording is not allowed for this app here"
+            raise
+        finally:
+            window.hide()
+        from desktop.capture.base import Rect
+
+        x, y = round(top_left.x() * ratio), round(top_left.y() * ratio)
+        w, h = round(TEST_SIZE[0] * ratio), round(TEST_SIZE[1] * ratio)
+        picture = crop(shots, Rect(x + 10, y + 10, w - 20, h - 20))
+        middle = picture.convert("RGB").getpixel((picture.width // 2, picture.height // 2))
+        if tuple(middle) != TEST_COLOUR:  # type: ignore[arg-type]
+            raise SmokeFailure(f"capture: expected the test colour {TEST_COLOUR} on screen, captured {middle}")
+        return f"{len(shots)} monitor(s); the test picture's pixels are exact"
+
+    await _step("capture", capture)
+
+    async def request() -> str:
+        from PIL import Image
+
+        from desktop.chat.conversation import Attachment, Conversation
+        from desktop.chat.request import AskOptions, build_request
+        from desktop.config.profiles import Flavor, preset
+
+        picture = Image.new("RGB", (1280, 720), TEST_COLOUR)
+        conversation = Conversation()
+        conversation.add_question("What is on my screen?", [Attachment.from_pixels(picture, "screen.png", "screen")])
+        reply = conversation.start_reply(model="zai-org/GLM-4.6V-Flash", endpoint_id="smoke", thinking=True)
+        profile = preset(Flavor.VLLM, name="smoke", base_url="http://127.0.0.1:8000/v1")
+        sizes = []
+        for fmt in ("jpeg", "png"):
+            built = build_request(profile, conversation, reply, AskOptions(model="zai-org/GLM-4.6V-Flash",
+                                                                          image_format=fmt))
+            content = built.body["messages"][-1]["content"]
+            url = next(part["image_url"]["url"] for part in content if part.get("type") == "image_url")
+            if not url.startswith(f"data:image/{fmt};base64,"):
+                raise SmokeFailure(f"request: the image was not encoded as {fmt}")
+            sizes.append(len(url))
+        return f"JPEG and PNG data URLs ({sizes[0] // 1024} and {sizes[1] // 1024} KiB)"
+
+    await _step("request", request)
+
+    async def lazy_parts() -> str:
+        import httpx
+        import keyring
+
+        from desktop.assistant.services import AppPaths, Services
+        from desktop.ui.markdown_html import render_markdown
+        from desktop.ui.notifier import Notifier
+
+        html = render_markdown("**bold** $x^2$\n\n```python\nprint('hi')\n```")
+        if "<b>" not in html and "<strong>" not in html:
+            raise SmokeFailure("markdown: no bold in the rendered answer")
+        if "color" not in html and "style" not in html:
+            raise SmokeFailure("markdown: the code block was not highlighted (Pygments lexers missing?)")
+        backend = keyring.get_keyring()
+        httpx.Client(timeout=1.0).close()
+        from desktop.ui.chat_window import ChatWindow
+        from desktop.ui.region_overlay import RegionSelector
+        from desktop.ui.servers.window import LocalServersWindow
+        from desktop.ui.settings_dialog import SettingsDialog
+
+        services = Services.create(AppPaths(config=home / "config", data=home / "data", logs=home / "logs"))
+        notifier = Notifier()
+        chat = ChatWindow(services, notifier)
+        settings = SettingsDialog(services, notifier)
+        await asyncio.sleep(0.5)  # the chat window's warm-up loads httpx, markdown and the keychain in a thread
+        chat.shutdown()
+        await _wait(lambda: not chat.busy, 5.0)
+        for window in (chat, settings):
+            window.deleteLater()
+        await services.client.aclose()
+        del RegionSelector, LocalServersWindow
+        if sys.platform.startswith("linux"):
+            import jeepney  # noqa: F401 - the portals
+            import Xlib.display  # noqa: F401 - X11 hotkeys and windows
+        name = f"{type(backend).__module__}.{type(backend).__name__}"
+        from importlib.metadata import entry_points
+
+        if not entry_points(group="keyring.backends"):
+            raise SmokeFailure("keychain: keyring's backends are not registered (is its metadata bundled?)")
+        return f"chat, settings, overlay, local servers, markdown, keychain backend {name}"
+
+    await _step("lazy parts", lazy_parts)
