@@ -14,10 +14,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "installers"))
 
-import linux_packages  # noqa: E402
+from desktop import DESKTOP_ID, __version__  # noqa: E402
 
 import build  # noqa: E402
-from desktop import DESKTOP_ID, __version__  # noqa: E402
+import linux_packages  # noqa: E402
 
 
 def test_the_version_built_is_the_apps() -> None:
