@@ -309,8 +309,9 @@ class AppController(QObject):
     def _after_start_up(self) -> None:
         """Work that can wait until the tray is up: a server left running, the login entry's command."""
         self._check_left_over_server()
-        if self.services.settings.get("app.start_at_login"):
-            self._apply_start_at_login(True)  # the program may have moved (an update, another folder)
+        # Both ways: on, the program may have moved (an update, another folder); off, the setting may have
+        # been changed while the app was not running (`glmv-desktop config set`).
+        self._apply_start_at_login(bool(self.services.settings.get("app.start_at_login")))
 
     def _on_start_at_login(self, key: str, value: object) -> None:
         if key == "app.start_at_login":

@@ -127,8 +127,22 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _attach_parent_console() -> None:
+    """The frozen Windows app is a GUI program with no console of its own: print into the console it was
+    typed in, when there is one (AttachConsole(ATTACH_PARENT_PROCESS))."""
+    if sys.platform != "win32" or not getattr(sys, "frozen", False) or sys.stdout is not None:
+        return
+    import ctypes
+
+    if ctypes.windll.kernel32.AttachConsole(-1):  # type: ignore[attr-defined,unused-ignore]
+        console = Path("CONOUT$")  # the console device, for the rest of the process's life
+        sys.stdout = console.open("w", encoding="utf-8", buffering=1)  # noqa: SIM115
+        sys.stderr = console.open("w", encoding="utf-8", buffering=1)  # noqa: SIM115
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `glmv-desktop` command."""
+    _attach_parent_console()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.smoke_test:

@@ -28,13 +28,15 @@ from desktop import APP_NAME, DESKTOP_ID  # noqa: E402
 PACKAGE = "glmv-desktop"
 MAINTAINER = "GLM-V Desktop contributors <glmv-desktop@users.noreply.github.com>"
 ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
-# Qt's xcb platform plugin and the app's own needs that the bundle leaves to the system (Debian/Ubuntu
-# names; `a | b` where the 64-bit time transition renamed a package).
+# Qt's xcb and Wayland platform plugins and the app's own needs that the bundle leaves to the system, for
+# when dpkg-shlibdeps is not there to work them out (Debian/Ubuntu names; `a | b` where the 64-bit time
+# transition renamed a package).
 DEPENDS = [
     "libxcb-cursor0", "libxkbcommon-x11-0", "libxkbcommon0", "libxcb-icccm4", "libxcb-image0",
     "libxcb-keysyms1", "libxcb-randr0", "libxcb-render-util0", "libxcb-shape0", "libxcb-xkb1", "libxcb-xfixes0",
     "libxcb-shm0", "libxcb-sync1", "libx11-xcb1", "libegl1", "libgl1", "libfontconfig1", "libfreetype6",
-    "libdbus-1-3", "libglib2.0-0t64 | libglib2.0-0",
+    "libdbus-1-3", "libglib2.0-0t64 | libglib2.0-0", "libgssapi-krb5-2", "libwayland-client0", "libwayland-cursor0",
+    "libstdc++6",
 ]
 RECOMMENDS = ["gnome-keyring | kwalletmanager | keepassxc", "xdg-desktop-portal"]
 # Libraries a Linux bundle may take from the build machine: none but these, which PyInstaller adds
@@ -101,10 +103,18 @@ def metainfo() -> str:
   </developer>
   <content_rating type="oars-1.1"/>
   <releases>
-    <release version="{version()}" date="2026-11-27"/>
+    <release version="{version()}" date="{release_date()}"/>
   </releases>
 </component>
 """
+
+
+def release_date() -> str:
+    """The date of the commit being built (today outside a git checkout)."""
+    import datetime
+
+    dated = subprocess.run(["git", "log", "-1", "--format=%cs"], capture_output=True, text=True, cwd=ROOT, check=False)
+    return dated.stdout.strip() or datetime.date.today().isoformat()
 
 
 def license_id() -> str:
@@ -157,11 +167,30 @@ def required_glibc(folder: Path) -> str:
     return f"{newest[0]}.{newest[1]}"
 
 
-def validate_metadata(share: Path) -> None:
+def shlib_depends(app: Path) -> str | None:
+    """The Depends line dpkg-shlibdeps works out from every ELF file of the bundle: the distribution's
+    own package names and minimum versions for each system library they link (None without dpkg-dev)."""
+    if shutil.which("dpkg-shlibdeps") is None:
+        return None
+    files = [f for f in app.rglob("*") if f.is_file() and not f.is_symlink()
+             and (f.name == "glmv-desktop" or ".so" in f.name)]
+    internal = app / "_internal"
+    with tempfile.TemporaryDirectory(prefix="glmv-shlibdeps-") as scratch:
+        (Path(scratch) / "debian").mkdir()
+        (Path(scratch) / "debian" / "control").write_text("Source: glmv-desktop\n\nPackage: glmv-desktop\n"
+                                                          "Architecture: any\n", encoding="utf-8")
+        found = subprocess.run(["dpkg-shlibdeps", "-O", "--ignore-missing-info", f"-l{internal}",
+                                f"-l{internal / 'PySide6' / 'Qt' / 'lib'}", *(f"-e{f}" for f in files)],
+                               capture_output=True, text=True, cwd=scratch, check=True).stdout
+    line = next((entry for entry in found.splitlines() if entry.startswith("shlibs:Depends=")), "")
+    return line.split("=", 1)[1] or None
+
+
+def validate_metadata(share: Path, *, metainfo: bool = True) -> None:
     """The menu entry and the AppStream metadata pass their validators (when installed)."""
     if shutil.which("desktop-file-validate"):
         subprocess.run(["desktop-file-validate", str(share / "applications" / f"{DESKTOP_ID}.desktop")], check=True)
-    if shutil.which("appstreamcli"):
+    if metainfo and shutil.which("appstreamcli"):
         subprocess.run(["appstreamcli", "validate", "--no-net", str(share / "metainfo" / f"{DESKTOP_ID}.metainfo.xml")],
                        check=True, stdout=subprocess.DEVNULL)
 
@@ -197,9 +226,11 @@ def build_deb(app: Path) -> Path:
     control = root / "DEBIAN"
     control.mkdir()
     installed_kib = folder_size(root) // 1024
+    # dpkg-shlibdeps reads every ELF file; without it (not a Debian system) the list below stands in.
+    depends = shlib_depends(app) or f"libc6 (>= {required_glibc(app)}), {', '.join(DEPENDS)}"
     (control / "control").write_text(
         f"Package: {PACKAGE}\nVersion: {version()}\nArchitecture: {arch}\nMaintainer: {MAINTAINER}\n"
-        f"Installed-Size: {installed_kib}\nDepends: libc6 (>= {required_glibc(app)}), {', '.join(DEPENDS)}\n"
+        f"Installed-Size: {installed_kib}\nDepends: {depends}\n"
         f"Recommends: {', '.join(RECOMMENDS)}\n"
         f"Section: utils\nPriority: optional\nDescription: {DESCRIPTION}\n", encoding="utf-8")
     out = DIST / f"{PACKAGE}_{version()}_{arch}.deb"
@@ -240,16 +271,18 @@ def check_deb(deb: Path) -> None:
 
 
 # -- portable tarball -------------------------------------------------------------------------------------------------
-INSTALL_SH = """#!/bin/sh
+INSTALL_SH = r"""#!/bin/sh
 # Add GLM-V Desktop from this folder to your menu, or take it out again with --uninstall.
 # Nothing is written outside your home folder.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 data=${XDG_DATA_HOME:-$HOME/.local/share}
+config=${XDG_CONFIG_HOME:-$HOME/.config}
 bin=$HOME/.local/bin
 id=__ID__
 if [ "${1:-}" = "--uninstall" ]; then
-    rm -f "$bin/glmv-desktop" "$data/applications/$id.desktop"
+    # Also the app's own "start when I log in" entry: it would start a program that is no longer there.
+    rm -f "$bin/glmv-desktop" "$data/applications/$id.desktop" "$config/autostart/$id.desktop"
     find "$data/icons/hicolor" -name "$id.*" -delete 2>/dev/null || true
     command -v update-desktop-database >/dev/null && update-desktop-database "$data/applications" || true
     echo "GLM-V Desktop was removed from your menu (this folder is left as it is)."
@@ -258,8 +291,15 @@ fi
 mkdir -p "$bin" "$data/applications"
 ln -sf "$here/glmv-desktop" "$bin/glmv-desktop"
 cp -R "$here/share/icons" "$data/"
-sed "s|^Exec=glmv-desktop|Exec=\\"$here/glmv-desktop\\"|" "$here/share/applications/$id.desktop" \\
-    > "$data/applications/$id.desktop"
+# The program's path as a Desktop Entry Exec argument: double-quoted, with " ` $ \ escaped inside the
+# quotes and every backslash doubled again for the string value, and % doubled.
+quoted=$(printf '%s' "$here/glmv-desktop" | sed -e 's/[\\"`$]/\\&/g' -e 's/\\/\\\\/g' -e 's/%/%%/g')
+while IFS= read -r line; do
+    case $line in
+        Exec=glmv-desktop*) printf '%s\n' "Exec=\"$quoted\"${line#Exec=glmv-desktop}" ;;
+        *) printf '%s\n' "$line" ;;
+    esac
+done < "$here/share/applications/$id.desktop" > "$data/applications/$id.desktop"
 command -v update-desktop-database >/dev/null && update-desktop-database "$data/applications" || true
 echo "GLM-V Desktop is in your menu; 'glmv-desktop' runs it from $bin."
 """
@@ -303,7 +343,7 @@ def check_tarball(tarball: Path) -> None:
     """Unpack into a clean folder (with a space in its path), smoke-test, install for a scratch user, remove."""
     scratch = Path(tempfile.mkdtemp(prefix="glmv-tarball-"))
     try:
-        unpack = scratch / "Apps and tools"
+        unpack = scratch / "Apps & tools (50%)"  # spaces and characters the menu entry must quote
         unpack.mkdir()
         with tarfile.open(tarball) as archive:
             archive.extractall(unpack, filter="tar")
@@ -316,12 +356,18 @@ def check_tarball(tarball: Path) -> None:
         subprocess.run([str(folder / "install.sh")], check=True, env=env, stdout=subprocess.DEVNULL)
         entry = home / ".local" / "share" / "applications" / f"{DESKTOP_ID}.desktop"
         command = home / ".local" / "bin" / "glmv-desktop"
-        if not entry.exists() or not command.exists() or f'Exec="{folder}/glmv-desktop"' not in entry.read_text():
+        if not entry.exists() or not command.exists():
             sys.exit("install.sh did not add the command and the menu entry")
+        validate_metadata(entry.parent.parent, metainfo=False)
+        exec_line = next(line for line in entry.read_text().splitlines() if line.startswith("Exec="))
+        if exec_line != f'Exec="{folder}/glmv-desktop"'.replace("%", "%%"):
+            sys.exit(f"install.sh wrote {exec_line!r} for {folder}")
         smoke(command, env={"HOME": str(home)})
         subprocess.run([str(folder / "install.sh"), "--uninstall"], check=True, env=env, stdout=subprocess.DEVNULL)
         caches = ("mimeinfo.cache", "icon-theme.cache")  # the desktop's own indexes, rebuilt by it
-        left = [p for p in (home / ".local").rglob("*") if (p.is_file() or p.is_symlink()) and p.name not in caches]
+        # Where install.sh writes (the menu, the command, the icons) and where the app's autostart entry goes.
+        written = [p for folder in (home / ".local", home / ".config") for p in folder.rglob("*")]
+        left = [p for p in written if (p.is_file() or p.is_symlink()) and p.name not in caches]
         if left:
             sys.exit(f"install.sh --uninstall left files behind: {left[:5]}")
     finally:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from desktop.i18n import _
+from desktop.processenv import child_environment
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def run_command(argv: Sequence[str], timeout: float) -> CompletedCommand:
         errors="replace",
         timeout=timeout,
         check=False,
+        env=child_environment(),
         stdin=subprocess.DEVNULL,
         creationflags=flags,
     )

@@ -30,6 +30,7 @@ from desktop.backends.catalog import Engine
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.logsetup import redact
+from desktop.processenv import child_environment
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +230,7 @@ async def _run_step(argv: Sequence[str], log_file: IO[str], *, on_line: Callable
     try:
         process = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, env={**os.environ, **(env or {})}, limit=_STREAM_LIMIT, **kwargs)
+            stderr=asyncio.subprocess.STDOUT, env=child_environment(env), limit=_STREAM_LIMIT, **kwargs)
     except OSError as exc:
         raise InstallFailed(_("Could not run {program}: {error}").format(program=argv[0], error=exc),
                             _("Check that this Python exists and can create virtual environments.")) from exc
@@ -303,23 +304,28 @@ ENGINE_PYTHONS = ("python3.12", "python3.11", "python3.10", "python3")
 
 def engine_base_python() -> str | None:
     """The Python an engine's venv is made from: this one, unless the app is frozen (then its
-    `sys.executable` is the app itself) — then a Python 3.10+ on the PATH, or None."""
+    `sys.executable` is the app itself) — then a Python 3.10+ from the PATH (on Windows also through
+    the `py` launcher), by its own `sys.executable`; None when there is none."""
     if not getattr(sys, "frozen", False):
         return sys.executable
     import shutil
-    import subprocess
 
-    for name in (*ENGINE_PYTHONS, "python") if os.name != "nt" else ("python", "python3"):
-        found = shutil.which(name)
+    candidates: list[list[str]] = [[name] for name in (*ENGINE_PYTHONS, "python")]
+    if os.name == "nt":
+        candidates = [["py", "-3"], ["python"], ["python3"]]
+    probe = "import sys; print(sys.executable if sys.version_info >= (3, 10) else '')"
+    for command in candidates:
+        found = shutil.which(command[0])
         if found is None:
             continue
         try:
-            answer = subprocess.run([found, "-c", "import sys; print(sys.version_info >= (3, 10))"],  # noqa: S603
-                                    capture_output=True, text=True, timeout=CHECK_TIMEOUT_S, check=False)
+            answer = subprocess.run([found, *command[1:], "-c", probe], capture_output=True, text=True,  # noqa: S603
+                                    timeout=CHECK_TIMEOUT_S, check=False, env=child_environment())
         except (OSError, subprocess.TimeoutExpired):
             continue
-        if answer.stdout.strip() == "True":
-            return found
+        executable = answer.stdout.strip()
+        if answer.returncode == 0 and executable:
+            return executable
     return None
 
 
@@ -425,7 +431,7 @@ async def _run_capture(argv: Sequence[str], timeout_s: float) -> str | None:
     try:
         process = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
+            stderr=asyncio.subprocess.PIPE, env=child_environment())
     except OSError as exc:
         log.info("Could not run %s: %s", argv[0], exc)
         return None

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.logsetup import redact, register_secret
+from desktop.processenv import child_environment
 
 log = logging.getLogger(__name__)
 
@@ -407,7 +408,7 @@ class ServerSupervisor:
                 _("Could not write the server's log {path}: {error}").format(path=self.log_path, error=exc.strerror),
                 _("Free some disk space or check that folder's permissions, then start it again.")) from exc
         # Python engines buffer a redirected stdout in blocks; the log must show each line as it comes.
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **command.env}
+        env = child_environment({"PYTHONUNBUFFERED": "1", **command.env})
         kwargs: dict[str, Any] = {}
         if sys.platform == "win32":
             kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP

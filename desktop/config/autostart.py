@@ -6,8 +6,9 @@
   (the one the installer's "start when I sign in" option writes);
 - macOS: a launch agent, `~/Library/LaunchAgents/<app id>.plist`, run at load.
 
-The command is the program that runs now: the installed executable of a frozen app, or this
-Python with `-m desktop` from a source tree.
+The command is the program that runs now: the installed executable of a frozen app, `flatpak run`
+inside a Flatpak (whose entry goes to the host's autostart folder, which its manifest shares), or
+this Python with `-m desktop` from a source tree.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import plistlib
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -25,17 +25,39 @@ from desktop import APP_NAME, DESKTOP_ID
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 
 
+def in_flatpak() -> bool:
+    """Whether the app runs inside a Flatpak sandbox."""
+    return Path("/.flatpak-info").exists()
+
+
 def launch_command() -> list[str]:
     """How this installation is started."""
+    if in_flatpak():
+        return ["flatpak", "run", DESKTOP_ID]
     if getattr(sys, "frozen", False):
         return [sys.executable]
     return [sys.executable, "-m", "desktop"]
 
 
 def xdg_entry_path() -> Path:
-    """Where the XDG autostart entry lives."""
-    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    """Where the XDG autostart entry lives (inside a Flatpak: the host's folder, not the sandbox's)."""
+    config = str(Path.home() / ".config") if in_flatpak() else (
+        os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config"))
     return Path(config) / "autostart" / f"{DESKTOP_ID}.desktop"
+
+
+def desktop_exec(command: list[str]) -> str:
+    """`command` as a Desktop Entry Exec value: arguments with reserved characters double-quoted, with
+    `"`, `` ` ``, `$` and `\\` escaped inside the quotes and then for the string value, and `%` doubled."""
+    reserved = set(' \t\n"\'\\><~|&;$*?#()`')
+    words = []
+    for argument in command:
+        word = argument.replace("%", "%%")
+        if any(ch in reserved for ch in word):
+            inner = "".join("\\" + ch if ch in '"`$\\' else ch for ch in word)
+            word = '"' + inner.replace("\\", "\\\\") + '"'
+        words.append(word)
+    return " ".join(words)
 
 
 def launch_agent_path() -> Path:
@@ -45,7 +67,7 @@ def launch_agent_path() -> Path:
 
 def xdg_entry(command: list[str]) -> str:
     """The autostart entry's text."""
-    return (f"[Desktop Entry]\nType=Application\nName={APP_NAME}\nExec={shlex.join(command)}\n"
+    return (f"[Desktop Entry]\nType=Application\nName={APP_NAME}\nExec={desktop_exec(command)}\n"
             f"Icon={DESKTOP_ID}\nTerminal=false\nNoDisplay=true\nX-GNOME-Autostart-enabled=true\n")
 
 

@@ -72,11 +72,10 @@ Source: "{#SourceDir}\THIRD-PARTY-NOTICES.txt"; DestDir: "{app}"; Flags: ignorev
 Name: "{autoprograms}\{#AppName}"; Filename: "{app}\{#AppExe}"
 Name: "{autodesktop}\{#AppName}"; Filename: "{app}\{#AppExe}"; Tasks: desktopicon
 
-[Registry]
-; The same value the app's own "Start at login" setting writes (desktop/config/autostart.py).
-Root: HKCU; Subkey: "Software\Microsoft\Windows\CurrentVersion\Run"; ValueType: string; ValueName: "{#AppName}"; ValueData: """{app}\{#AppExe}"""; Flags: uninsdeletevalue; Tasks: autostart
-
 [Run]
+; "Start when I sign in" is the app's own setting: the installer turns it on, and the app writes the Run
+; value at its next start (desktop/config/autostart.py), so the setting and the value never disagree.
+Filename: "{app}\{#AppExe}"; Parameters: "config set app.start_at_login true"; Flags: runhidden waituntilterminated; Tasks: autostart
 Filename: "{app}\{#AppExe}"; Description: "{cm:LaunchProgram,{#AppName}}"; Flags: nowait postinstall skipifsilent
 
 [UninstallRun]
@@ -118,7 +117,7 @@ var
 begin
   if CurUninstallStep <> usPostUninstall then
     Exit;
-  // Also when the value was written by the app's setting rather than by the autostart task.
+  // The value the app wrote for "Start when I sign in" (its own setting, which the autostart task turns on).
   RegDeleteValue(HKCU, RunKey, '{#AppName}');
 
   // Where the app keeps settings, chat history, logs and downloaded models (platformdirs, app name

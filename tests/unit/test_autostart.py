@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import plistlib
 import shlex
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -43,3 +45,20 @@ def test_the_macos_launch_agent_runs_the_app_at_load() -> None:
     agent = plistlib.loads(autostart.launch_agent(["/Applications/GLM-V Desktop.app/Contents/MacOS/glmv-desktop"]))
     assert agent == {"Label": DESKTOP_ID, "RunAtLoad": True, "ProcessType": "Interactive",
                      "ProgramArguments": ["/Applications/GLM-V Desktop.app/Contents/MacOS/glmv-desktop"]}
+
+
+@pytest.mark.parametrize(("command", "expected"), [
+    (["/usr/bin/glmv-desktop"], "/usr/bin/glmv-desktop"),
+    (["/home/ana/Apps and tools/glmv-desktop"], '"/home/ana/Apps and tools/glmv-desktop"'),
+    (["/opt/a$b/glmv-desktop", "50%"], '"/opt/a\\\\$b/glmv-desktop" 50%%'),
+])
+def test_exec_values_follow_the_desktop_entry_quoting_rules(command: list[str], expected: str) -> None:
+    assert autostart.desktop_exec(command) == expected
+
+
+@pytest.mark.skipif(shutil.which("desktop-file-validate") is None, reason="desktop-file-utils is not installed")
+def test_an_entry_for_a_program_in_a_folder_with_spaces_is_valid(tmp_path: Path) -> None:
+    entry = tmp_path / f"{DESKTOP_ID}.desktop"
+    entry.write_text(autostart.xdg_entry(["/home/ana/Apps & tools/glmv-desktop"]))
+    completed = subprocess.run(["desktop-file-validate", str(entry)], capture_output=True, text=True, check=False)
+    assert completed.returncode == 0 and completed.stdout == "", completed.stdout

@@ -19,7 +19,7 @@ LAYERS = [
     {"backends", "capture", "hotkeys", "store"},
     {"chat"},
     {"media", "config"},
-    {"availability", "errors", "i18n", "logsetup", "__init__"},
+    {"availability", "errors", "i18n", "logsetup", "processenv", "__init__"},
 ]
 
 

@@ -1,0 +1,28 @@
+"""The environment for the programs the app starts (engines, pip, nvidia-smi, a model server).
+
+A frozen Linux app runs with LD_LIBRARY_PATH pointing into its own bundle (PyInstaller sets it and
+keeps the original in LD_LIBRARY_PATH_ORIG); a child must get the original back, or the system's
+Python, pip or a model server would load the bundle's OpenSSL, libffi or zlib instead of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+_LIBRARY_PATHS = ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH")
+
+
+def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment as it was before the app's own bundle changed it, plus `extra`."""
+    env = dict(os.environ)
+    if getattr(sys, "frozen", False):
+        for name in _LIBRARY_PATHS:
+            original = env.pop(f"{name}_ORIG", None)
+            if original is not None:
+                env[name] = original
+            else:
+                env.pop(name, None)
+    env.update(extra or {})
+    return env
