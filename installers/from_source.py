@@ -35,8 +35,9 @@ TEST_PACKAGES = RUN_PACKAGES + [
     "xserver-xorg-core", "xserver-xorg-video-dummy", "flameshot",
 ]
 
-# What `installers/build.py linux` adds: building the .deb, and checking its menu entry and metadata.
-PACKAGING_PACKAGES = TEST_PACKAGES + ["dpkg-dev", "desktop-file-utils", "appstream", "flatpak-builder"]
+# What `installers/build.py linux` adds: building the .deb, checking its menu entry and metadata, and a
+# headless Wayland compositor to try the bundle on.
+PACKAGING_PACKAGES = TEST_PACKAGES + ["dpkg-dev", "desktop-file-utils", "appstream", "flatpak-builder", "weston"]
 
 
 def log(message: str) -> None:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 from build import APP_DIR_NAME, BUILD, DIST, ROOT, folder_size, freeze, log, smoke, version
@@ -408,6 +409,33 @@ def check_flatpak_manifest(tarball: Path) -> None:
     log("Flatpak manifest: parsed by flatpak-builder, builds from this tarball, grants what the features need")
 
 
+# -- Wayland ---------------------------------------------------------------------------------------------------------
+def smoke_on_wayland(executable: Path) -> None:
+    """The smoke test once more on a Wayland compositor (weston, headless), so the bundled Wayland platform
+    plugin is loaded for real; skipped when weston is not installed."""
+    if shutil.which("weston") is None:
+        log("weston is not installed: the bundle was not tried on Wayland")
+        return
+    runtime = Path(tempfile.mkdtemp(prefix="glmv-wayland-"))
+    runtime.chmod(0o700)
+    socket = "wayland-glmv-smoke"
+    compositor = subprocess.Popen(["weston", "--backend=headless-backend.so", f"--socket={socket}", "--width=1920",
+                                   "--height=1080"], env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while not (runtime / socket).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not (runtime / socket).exists():
+            sys.exit("weston did not start; the bundle could not be tried on Wayland")
+        smoke(executable, env={"XDG_RUNTIME_DIR": str(runtime), "WAYLAND_DISPLAY": socket,
+                               "XDG_SESSION_TYPE": "wayland", "QT_QPA_PLATFORM": "wayland"})
+    finally:
+        compositor.terminate()
+        compositor.wait(timeout=10)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
 # -- the whole Linux build ---------------------------------------------------------------------------------------------
 def ensure_build_environment(args: list[str]) -> None:
     """Re-run inside .venv with PyInstaller installed (set up like from_source.py) unless already there."""
@@ -433,6 +461,7 @@ def build_and_check(args: list[str]) -> int:
         sys.exit(f"The bundle took these libraries from the build machine: {', '.join(foreign)}. Exclude them in "
                  "the spec and declare the package that provides them in DEPENDS.")
     smoke(executable)
+    smoke_on_wayland(executable)
     deb = build_deb(app)
     tarball = build_tarball(app)
     check_deb(deb)
