@@ -30,7 +30,7 @@ VLLM_0_11 = [
     ("(EngineCore_DP0 pid=441) INFO 11-24 11:43:54 [gpu_model_runner.py:3341] Model loading took 2.0513 GiB memory "
      "and 27.200487 seconds", S.PROFILING),
     ("(EngineCore_DP0 pid=441) INFO 11-24 11:44:01 [backends.py:648] Using cache directory: "
-     "/root/.cache/vllm/torch_compile_cache/fd1e589ad6/rank_0_0/backbone for vLLM's torch.compile", S.WARMING_UP),
+     "/home/user/.cache/vllm/torch_compile_cache/fd1e589ad6/rank_0_0/backbone for vLLM's torch.compile", S.WARMING_UP),
     ("(EngineCore_DP0 pid=441) INFO 11-24 11:44:01 [backends.py:708] Dynamo bytecode transform time: 6.07 s",
      S.WARMING_UP),
     ("(EngineCore_DP0 pid=441) INFO 11-24 11:44:06 [backends.py:255] Cache the graph for dynamic shape for later use",
