@@ -489,10 +489,15 @@ def create_event_loop(app: QApplication) -> Any:
 
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    # qasync 0.28 does not install these, so abandoned async generators (streams) are not finalised.
+    install_asyncgen_hooks(loop)
+    return loop
+
+
+def install_asyncgen_hooks(loop: Any) -> None:
+    """Let `loop` close abandoned async generators (an HTTP stream of a cancelled download): qasync 0.28
+    does not install its hooks, and the garbage collector cannot close them properly."""
     sys.set_asyncgen_hooks(firstiter=loop._asyncgen_firstiter_hook,  # noqa: SLF001
                            finalizer=loop._asyncgen_finalizer_hook)  # noqa: SLF001
-    return loop
 
 
 def launch(args: argparse.Namespace, forward: list[str]) -> int:

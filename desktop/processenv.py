@@ -1,4 +1,5 @@
-"""The environment for the programs the app starts (engines, pip, nvidia-smi, a model server).
+"""How the app starts other programs (engines, pip, nvidia-smi, a model server): their environment, and
+the process group of their own that lets everything they spawn be stopped together.
 
 A frozen Linux app runs with LD_LIBRARY_PATH pointing into its own bundle (PyInstaller sets it and
 keeps the original in LD_LIBRARY_PATH_ORIG); a child must get the original back, or the system's
@@ -8,8 +9,10 @@ Python, pip or a model server would load the bundle's OpenSSL, libffi or zlib in
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 _LIBRARY_PATHS = ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH")
 
@@ -26,3 +29,11 @@ def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
                 env.pop(name, None)
     env.update(extra or {})
     return env
+
+
+def own_group_options() -> dict[str, Any]:
+    """`subprocess`/asyncio keyword arguments that start a child in a process group of its own (a new
+    session on POSIX), so a signal to the group reaches every process it spawns."""
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}

@@ -125,11 +125,10 @@ def qt_loop(_qasync_loop: asyncio.AbstractEventLoop) -> Iterator[asyncio.Abstrac
     """
     asyncio.set_event_loop(_qasync_loop)
     asyncio.events._set_running_loop(_qasync_loop)
-    # As the app does (app.create_event_loop): abandoned async generators (HTTP streams of a
-    # cancelled download) are closed on the loop, not by the garbage collector.
+    from desktop.app import install_asyncgen_hooks
+
     hooks = sys.get_asyncgen_hooks()
-    sys.set_asyncgen_hooks(firstiter=_qasync_loop._asyncgen_firstiter_hook,  # type: ignore[attr-defined]
-                           finalizer=_qasync_loop._asyncgen_finalizer_hook)  # type: ignore[attr-defined]
+    install_asyncgen_hooks(_qasync_loop)  # as the app's loop has them
     yield _qasync_loop
     for task in asyncio.all_tasks(_qasync_loop):
         task.cancel()
@@ -161,6 +160,34 @@ def app_paths(tmp_path: Path) -> object:
     from desktop.assistant.services import AppPaths
 
     return AppPaths(config=tmp_path / "config", data=tmp_path / "data", logs=tmp_path / "logs")
+
+
+@pytest.fixture
+def services(app_paths: object, qt_loop: asyncio.AbstractEventLoop, session_bus: object,
+             qtbot: object) -> Iterator[object]:
+    """The app's services on the test's folders and the session's keyring; its HTTP client closed after."""
+    from desktop.assistant.services import AppPaths, Services
+
+    assert isinstance(app_paths, AppPaths)
+    built = Services.create(app_paths)
+    yield built
+    closing = asyncio.ensure_future(built.client.aclose())
+    qtbot.waitUntil(closing.done, timeout=5000)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def portal_bus() -> Iterator[str]:
+    """A private dbus-daemon of the test's own, with no activatable services, for the fake portal.
+
+    Not the session's bus: this Debian image has the real xdg-desktop-portal installed, and anything that
+    asks the session bus for the portal D-Bus-activates it; it then owns the portal's name (allowing no
+    replacement) and the fake could not start.
+    """
+    from tests.support.fake_portal import PrivateBus
+
+    desktop_env.require("dbus-daemon")
+    with PrivateBus() as bus:
+        yield bus.address
 
 
 @pytest.fixture

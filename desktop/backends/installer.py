@@ -30,7 +30,7 @@ from desktop.backends.catalog import Engine
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.logsetup import redact
-from desktop.processenv import child_environment
+from desktop.processenv import child_environment, own_group_options
 
 log = logging.getLogger(__name__)
 
@@ -222,11 +222,7 @@ async def _run_step(argv: Sequence[str], log_file: IO[str], *, on_line: Callable
         raise InstallCancelled
     log_file.write(f"$ {subprocess.list2cmdline(list(argv))}\n")
     log_file.flush()
-    kwargs: dict[str, Any] = {}
-    if sys.platform == "win32":
-        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-    else:
-        kwargs["start_new_session"] = True
+    kwargs = own_group_options()
     try:
         process = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.logsetup import redact, register_secret
-from desktop.processenv import child_environment
+from desktop.processenv import child_environment, own_group_options
 
 log = logging.getLogger(__name__)
 
@@ -409,11 +409,7 @@ class ServerSupervisor:
                 _("Free some disk space or check that folder's permissions, then start it again.")) from exc
         # Python engines buffer a redirected stdout in blocks; the log must show each line as it comes.
         env = child_environment({"PYTHONUNBUFFERED": "1", **command.env})
-        kwargs: dict[str, Any] = {}
-        if sys.platform == "win32":
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-        else:
-            kwargs["start_new_session"] = True
+        kwargs = own_group_options()
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *command.argv, stdin=asyncio.subprocess.DEVNULL, stdout=log_fd,
@@ -633,7 +629,9 @@ class ServerSupervisor:
             with self.log_path.open("rb") as log_file:
                 log_file.seek(self._log_offset)
                 while not self._detached:
-                    chunk = await asyncio.to_thread(log_file.read, _READ_CHUNK)
+                    # Read (in a worker thread) only when the file grew: an idle server costs one fstat a poll.
+                    grew = os.fstat(log_file.fileno()).st_size > log_file.tell()
+                    chunk = await asyncio.to_thread(log_file.read, _READ_CHUNK) if grew else b""
                     if chunk:
                         pending += chunk
                         *complete, pending = pending.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")

@@ -125,6 +125,27 @@ def probe_version(interface: str, bus_address: str | None, timeout_s: float = BU
     return int(value)
 
 
+def portal_availability(interface: str, bus_address: str | None, *, not_linux: str, no_interface: str,
+                        no_portal_hint: str, no_interface_hint: str, no_answer_hint: str) -> Availability:
+    """Whether a portal `interface` answers here, and if not why and what to do (the hints per cause)."""
+    if not sys.platform.startswith("linux"):
+        return Availability(False, not_linux)
+    try:
+        probe_version(interface, bus_address)
+    except PortalUnreachable as exc:
+        logger.info("%s not available: %s", interface, exc)
+        if exc.kind == "no-bus":
+            return Availability(False, _("There is no D-Bus session bus to reach the desktop portal."),
+                                _("Run the app inside a desktop session."))
+        if exc.kind == "no-portal":
+            return Availability(False, _("The desktop portal (xdg-desktop-portal) is not installed or not running."),
+                                no_portal_hint)
+        if exc.kind == "no-interface":
+            return Availability(False, no_interface, no_interface_hint)
+        return Availability(False, _("The desktop portal did not answer."), no_answer_hint)
+    return Availability(True)
+
+
 def install_portal_hint() -> str:
     """How to get a working portal, in the user's words."""
     return _("Install xdg-desktop-portal and the backend for your desktop (xdg-desktop-portal-gnome, "
@@ -152,24 +173,12 @@ class PortalCapture:
 
     def availability(self) -> Availability:
         """Available on Linux when the session bus is reachable and the portal's Screenshot answers."""
-        if not sys.platform.startswith("linux"):
-            return Availability(False, _("The screenshot portal exists only on Linux desktops."))
-        try:
-            probe_version(SCREENSHOT_INTERFACE, self._bus_address)
-        except PortalUnreachable as exc:
-            logger.info("screenshot portal not available: %s", exc)
-            if exc.kind == "no-bus":
-                return Availability(False, _("There is no D-Bus session bus to reach the desktop portal."),
-                                    _("Run the app inside a desktop session."))
-            if exc.kind == "no-portal":
-                return Availability(False, _("The desktop portal (xdg-desktop-portal) is not installed or not "
-                                             "running."), install_portal_hint())
-            if exc.kind == "no-interface":
-                return Availability(False, _("This desktop's portal has no Screenshot interface (its backend "
-                                             "is missing)."), install_portal_hint())
-            return Availability(False, _("The desktop portal did not answer."),
-                                _("Restart the session, or check that xdg-desktop-portal is running."))
-        return Availability(True)
+        return portal_availability(
+            SCREENSHOT_INTERFACE, self._bus_address,
+            not_linux=_("The screenshot portal exists only on Linux desktops."),
+            no_interface=_("This desktop's portal has no Screenshot interface (its backend is missing)."),
+            no_portal_hint=install_portal_hint(), no_interface_hint=install_portal_hint(),
+            no_answer_hint=_("Restart the session, or check that xdg-desktop-portal is running."))
 
     def monitors(self) -> list[Monitor]:
         """One rectangle the size of the whole desktop: the portal does not tell the monitor layout.

@@ -19,7 +19,6 @@ reach `on_activated` on the Qt UI thread through a queued signal (the backend mu
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -39,7 +38,7 @@ from desktop.capture.portal import (
     SESSION_INTERFACE,
     PortalUnreachable,
     new_handle_token,
-    probe_version,
+    portal_availability,
     request_path,
     session_path,
 )
@@ -307,26 +306,15 @@ class PortalHotkeys:
     def availability(self) -> Availability:
         """Available on Linux when the portal answers and has the GlobalShortcuts interface."""
         fallback = _("Bind the 'glmv-desktop capture …' commands in your desktop's keyboard settings instead.")
-        if not sys.platform.startswith("linux"):
-            return Availability(False, _("The shortcuts portal exists only on Linux desktops."))
-        try:
-            probe_version(GLOBAL_SHORTCUTS_INTERFACE, self._bus_address)
-        except PortalUnreachable as exc:
-            logger.info("shortcuts portal not available: %s", exc)
-            if exc.kind == "no-bus":
-                return Availability(False, _("There is no D-Bus session bus to reach the desktop portal."),
-                                    _("Run the app inside a desktop session."))
-            if exc.kind == "no-portal":
-                return Availability(False, _("The desktop portal (xdg-desktop-portal) is not installed or not "
-                                             "running."),
-                                    _("Install xdg-desktop-portal and the backend for your desktop "
-                                      "(xdg-desktop-portal-gnome, -kde or -hyprland), or bind the 'glmv-desktop "
-                                      "capture …' commands in your desktop's keyboard settings."))
-            if exc.kind == "no-interface":
-                return Availability(False, _("This desktop's portal has no GlobalShortcuts (it needs GNOME 48, "
-                                             "KDE Plasma 6, Hyprland or newer)."), fallback)
-            return Availability(False, _("The desktop portal did not answer."), fallback)
-        return Availability(True)
+        return portal_availability(
+            GLOBAL_SHORTCUTS_INTERFACE, self._bus_address,
+            not_linux=_("The shortcuts portal exists only on Linux desktops."),
+            no_interface=_("This desktop's portal has no GlobalShortcuts (it needs GNOME 48, KDE Plasma 6, Hyprland "
+                           "or newer)."),
+            no_portal_hint=_("Install xdg-desktop-portal and the backend for your desktop (xdg-desktop-portal-gnome, "
+                             "-kde or -hyprland), or bind the 'glmv-desktop capture …' commands in your desktop's "
+                             "keyboard settings."),
+            no_interface_hint=fallback, no_answer_hint=fallback)
 
     def register_all(self, wanted: Mapping[HotkeyAction, Shortcut]) -> dict[HotkeyAction, Registration]:
         """Bind exactly `wanted` in one new session with one BindShortcuts (one desktop dialog at most).

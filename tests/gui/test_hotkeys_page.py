@@ -4,7 +4,6 @@ the key recorder works after OK, and the backends of this desktop are listed."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +15,7 @@ from PySide6.QtWidgets import QMessageBox
 from Xlib import XK, X, error
 from Xlib import display as xdisplay
 
-from desktop.assistant.services import AppPaths, Services
+from desktop.assistant.services import Services
 from desktop.hotkeys.base import HotkeyAction
 from desktop.hotkeys.service import HotkeyService
 from desktop.ui.notifier import Notifier
@@ -24,15 +23,6 @@ from desktop.ui.settings_dialog import SettingsDialog
 from tests.support import desktop_env
 
 CTRL_ALT_SHIFT = X.ControlMask | X.Mod1Mask | X.ShiftMask
-
-
-@pytest.fixture
-def services(app_paths: AppPaths, qt_loop: asyncio.AbstractEventLoop, session_bus: object,
-             qtbot: Any) -> Iterator[Services]:
-    built = Services.create(app_paths)
-    yield built
-    task = asyncio.ensure_future(built.client.aclose())
-    qtbot.waitUntil(task.done, timeout=5000)
 
 
 @pytest.fixture

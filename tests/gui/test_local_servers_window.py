@@ -3,15 +3,14 @@ resume against a local hub (real HTTP, real files), and an engine install with r
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from desktop.assistant.services import AppPaths, Services
+from desktop.assistant.services import Services
 from desktop.backends.catalog import BY_ID, Engine
 from desktop.backends.hardware import GpuInfo, HardwareReport
 from desktop.ui.servers.window import LocalServersWindow
@@ -41,13 +40,9 @@ def l40s() -> GpuInfo:
 
 
 @pytest.fixture
-def services(app_paths: AppPaths, qt_loop: asyncio.AbstractEventLoop, session_bus: object,
-             qtbot: Any) -> Iterator[Services]:
-    built = Services.create(app_paths)
-    built.settings.set("local.models_dir", str(app_paths.data / "models"))
-    yield built
-    task = asyncio.ensure_future(built.client.aclose())
-    qtbot.waitUntil(task.done, timeout=5000)
+def services(services: Services) -> Services:
+    services.settings.set("local.models_dir", str(services.paths.data / "models"))
+    return services
 
 
 def open_window(qtbot: Any, services: Services, probe: Callable[[Path], HardwareReport]) -> LocalServersWindow:

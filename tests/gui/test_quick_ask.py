@@ -28,15 +28,11 @@ SLOW = VLLM_NEW.evolve(reasoning="", content=" ".join(f"w{i}" for i in range(120
 
 
 @pytest.fixture
-def services(qtbot: Any, qt_loop: asyncio.AbstractEventLoop, app_paths: AppPaths, fake_server: FakeOpenAIServer,
-             session_bus: object, x_display: object) -> Iterator[Services]:
-    services = Services.create(app_paths)
+def services(services: Services, fake_server: FakeOpenAIServer, x_display: object) -> Services:
     profile = services.profiles.upsert(preset(Flavor.VLLM, name="Test vLLM", base_url=fake_server.base_url,
                                               model="glm-4.6v"))
     services.profiles.set_active(profile.id, "glm-4.6v")
-    yield services
-    task = asyncio.ensure_future(services.client.aclose())
-    qtbot.waitUntil(task.done, timeout=5000)
+    return services
 
 
 @pytest.fixture

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from keyring.backends import fail
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QCheckBox, QComboBox, QSpinBox
@@ -27,15 +24,6 @@ def make_dialog(qtbot: Any, services: Services) -> SettingsDialog:
     dialog.show()
     qtbot.waitExposed(dialog)
     return dialog
-
-
-@pytest.fixture
-def services(app_paths: AppPaths, qt_loop: asyncio.AbstractEventLoop, session_bus: object,
-             qtbot: Any) -> Iterator[Services]:
-    built = Services.create(app_paths)
-    yield built
-    task = asyncio.ensure_future(built.client.aclose())
-    qtbot.waitUntil(task.done, timeout=5000)
 
 
 def add_endpoint(qtbot: Any, dialog: SettingsDialog, flavor: Flavor) -> None:

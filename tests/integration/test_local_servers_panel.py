@@ -9,7 +9,6 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 from PIL import Image
 
 from desktop.assistant.local_server import LOCAL_PROFILE_ID
-from desktop.assistant.services import AppPaths, Services
+from desktop.assistant.services import Services
 from desktop.backends.catalog import Engine
 from desktop.backends.hardware import probe_hardware
 from desktop.backends.startup_stages import StartupStage
@@ -34,19 +33,15 @@ START_TIMEOUT_MS = 240_000
 
 
 @pytest.fixture
-def services(app_paths: AppPaths, qt_loop: asyncio.AbstractEventLoop, session_bus: object, qtbot: Any,
-             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+def services(services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Services:
     # The server inherits the app's environment: keep its Hugging Face home private and quiet.
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
-    built = Services.create(app_paths)
-    built.settings.set("local.models_dir", str(app_paths.data / "models"))
+    services.settings.set("local.models_dir", str(services.paths.data / "models"))
     # The user's own environment, which has transformers serve (this test's venv).
-    built.settings.set("local.engine_python.transformers", sys.executable)
-    yield built
-    task = asyncio.ensure_future(built.client.aclose())
-    qtbot.waitUntil(task.done, timeout=5000)
+    services.settings.set("local.engine_python.transformers", sys.executable)
+    return services
 
 
 def open_window(qtbot: Any, services: Services) -> LocalServersWindow:

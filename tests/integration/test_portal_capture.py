@@ -14,8 +14,7 @@ from PIL import Image
 
 from desktop.capture.base import CaptureError, CaptureScope, Rect
 from desktop.capture.portal import PortalCapture
-from tests.support import desktop_env
-from tests.support.fake_portal import FakePortal, PrivateBus
+from tests.support.fake_portal import FakePortal, check_clean_exit
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the portal exists only on Linux")
 
@@ -25,24 +24,6 @@ def picture(tmp_path: Path) -> Image.Image:
     """A picture of random pixels (so any resampling, channel swap or crop would show)."""
     width, height = 97, 61
     return Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
-
-
-@pytest.fixture
-def portal_bus() -> Iterator[str]:
-    """A private dbus-daemon of the test's own, with no activatable services.
-
-    Not the session's bus: this Debian image has the real xdg-desktop-portal installed, and anything that
-    asks the session bus for the portal D-Bus-activates it; it then owns the portal's name (allowing no
-    replacement) and the fake could not start.
-    """
-    desktop_env.require("dbus-daemon")
-    with PrivateBus() as bus:
-        yield bus.address
-
-
-def check_clean_exit(portal: FakePortal) -> None:
-    """The fake portal must have stopped cleanly on SIGTERM."""
-    assert portal.returncode == 0, portal.output()
 
 
 @pytest.fixture

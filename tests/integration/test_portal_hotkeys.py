@@ -16,8 +16,7 @@ from desktop.config.shortcuts import Shortcut
 from desktop.hotkeys.base import HotkeyAction, HotkeyBackend, RegistrationStatus
 from desktop.hotkeys.portal import THREAD_NAME, PortalHotkeys
 from desktop.hotkeys.service import BINDER_THREAD, HotkeyService
-from tests.support import desktop_env
-from tests.support.fake_portal import FakePortal, PrivateBus
+from tests.support.fake_portal import FakePortal, check_clean_exit
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the portal exists only on Linux")
 
@@ -36,24 +35,6 @@ class Received:
     def __call__(self, action: HotkeyAction) -> None:
         self.actions.append(action)
         self.on_main_thread.append(threading.current_thread() is threading.main_thread())
-
-
-@pytest.fixture
-def portal_bus() -> Iterator[str]:
-    """A private dbus-daemon of the test's own, with no activatable services.
-
-    Not the session's bus: this Debian image has the real xdg-desktop-portal installed, and anything that
-    asks the session bus for the portal D-Bus-activates it; it then owns the portal's name (allowing no
-    replacement) and the fake could not start.
-    """
-    desktop_env.require("dbus-daemon")
-    with PrivateBus() as bus:
-        yield bus.address
-
-
-def check_clean_exit(portal: FakePortal) -> None:
-    """The fake portal must have stopped cleanly on SIGTERM."""
-    assert portal.returncode == 0, portal.output()
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.private_bus import start_bus_daemon
+
 STRICT = os.environ.get("GLMV_TEST_STRICT") == "1"
 KEYRING_PASSWORD = "test-keyring-password"  # noqa: S105 - a throwaway keyring inside the test session
 
@@ -137,39 +139,12 @@ class SessionBus:
             self.bus.stdout.close()
 
 
-_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <keep_umask/>
-  <listen>unix:tmpdir=/tmp</listen>
-  <auth>EXTERNAL</auth>
-  <servicedir>{services}</servicedir>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
-
-
 def start_session_bus(home: Path) -> SessionBus:
     """Start dbus-daemon and an unlocked gnome-keyring-daemon whose files live under `home`."""
     require("dbus-daemon", "gnome-keyring-daemon")
     # No activatable services: a call to the desktop portal (or anything else not started here)
     # must fail fast, not start the system's real xdg-desktop-portal on the test bus.
-    services = home / "dbus-services"
-    services.mkdir(parents=True, exist_ok=True)
-    config = home / "session-bus.conf"
-    config.write_text(_BUS_CONFIG.format(services=services), encoding="utf-8")
-    bus = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
-    assert bus.stdout is not None
-    address = bus.stdout.readline().decode().strip()
-    if not address:
-        _stop(bus)
-        raise RuntimeError("dbus-daemon did not start")
+    bus, address = start_bus_daemon(home / "session-bus")
     keyring_dir = home / "keyrings"
     keyring_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": address, "XDG_DATA_HOME": str(home),

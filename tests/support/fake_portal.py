@@ -575,35 +575,19 @@ class FakePortal:
 class PrivateBus:
     """A bare dbus-daemon with no activatable services: a desktop where the portal is not installed."""
 
-    CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir={directory}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
-
     def __init__(self) -> None:
         self.address = ""
         self.process: subprocess.Popen[bytes] | None = None
         self._dir = tempfile.TemporaryDirectory(prefix="glmv-bus-")
 
     def __enter__(self) -> Self:
-        config = Path(self._dir.name) / "bus.conf"
-        config.write_text(self.CONFIG.format(directory=self._dir.name), encoding="utf-8")
-        self.process = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        assert self.process.stdout is not None
-        self.address = self.process.stdout.readline().decode().strip()
-        if not self.address:
-            self.__exit__(None, None, None)
-            raise RuntimeError("dbus-daemon did not start")
+        from tests.support.private_bus import start_bus_daemon
+
+        try:
+            self.process, self.address = start_bus_daemon(Path(self._dir.name))
+        except RuntimeError:
+            self._dir.cleanup()
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -617,5 +601,11 @@ class PrivateBus:
         self._dir.cleanup()
 
 
+def check_clean_exit(portal: FakePortal) -> None:
+    """The fake portal must have stopped cleanly on SIGTERM."""
+    assert portal.returncode == 0, portal.output()
+
+
 if __name__ == "__main__":
     sys.exit(main())
+

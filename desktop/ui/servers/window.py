@@ -71,7 +71,7 @@ from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import run_async
-from desktop.ui.servers.details import FIT_COLOURS, JobView, PlanDetails, fit_label
+from desktop.ui.servers.details import FIT_COLOURS, JobView, PlanDetails, describe_download, fit_label
 from desktop.ui.servers.running import MUTED, RunningServerView
 
 log = logging.getLogger(__name__)
@@ -501,8 +501,6 @@ class LocalServersWindow(QWidget):
 
         def progress(update: DownloadProgress) -> None:
             job.fraction = update.done / update.total if update.total else -1
-            from desktop.ui.servers.details import describe_download
-
             job.text = describe_download(update)
             if self._selected_key is not None and self._selected_key[0] == model_id:
                 self.details.download_job.show_job(job)
