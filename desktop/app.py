@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop import APP_ID, APP_NAME, DESKTOP_ID, __version__
 from desktop.assistant.services import AppPaths, Services
+from desktop.errors import UserFacingError
 from desktop.hotkeys.instance import InstanceServer, instance_name, send_to_running
 from desktop.i18n import _
 from desktop.logsetup import trace
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from desktop.assistant.local_server import ServerManager
     from desktop.backends.supervisor import RunningServerRecord
     from desktop.hotkeys.service import HotkeyService
+    from desktop.secret import Secret
     from desktop.ui.capture_flow import CaptureFlow
     from desktop.ui.chat_window import ChatWindow
     from desktop.ui.quick_ask import QuickAskHandover, QuickAskPopup
@@ -105,8 +107,6 @@ class AppController(QObject):
         if self.services.profiles.skipped:
             self.notifier.show_error(RuntimeError("; ".join(self.services.profiles.skipped)))
         if self.services.settings.recovered_from is not None:
-            from desktop.errors import UserFacingError
-
             self.notifier.show_error(UserFacingError(
                 _("The settings file could not be read, so the defaults are in use."),
                 _("The old file was kept as {path}.").format(path=self.services.settings.recovered_from)))
@@ -161,8 +161,6 @@ class AppController(QObject):
         self._hotkeys_reported = True
         failed = [r for r in hotkeys.registrations() if not r.ok and r.status.value != "disabled"]
         if failed:
-            from desktop.errors import UserFacingError
-
             lines = "\n".join(_("{action} ({keys}): {reason}").format(
                 action=r.action.label, keys=r.shortcut or "—", reason=r.reason) for r in failed)
             self.notifier.show_error(UserFacingError(
@@ -404,24 +402,20 @@ class AppController(QObject):
         task.add_done_callback(self._tasks.discard)
 
     # -- commands -----------------------------------------------------------------------------------------
-    def handle_argv(self, argv: list[str]) -> str:
-        """Carry out a command handed over by another launch; returns what to print there."""
+    def handle_argv(self, argv: list[str], secret: Secret | None = None) -> str | Awaitable[str]:
+        """Carry out a command handed over by another launch (with a key it read from its standard input);
+        returns what to print there, or an awaitable of it for a command that takes a while."""
         from desktop.cli import build_parser
 
         self._parser = self._parser or build_parser()
         args = self._parser.parse_args(argv)
-        return self.execute(args)
+        return self.execute(args, secret)
 
-    def execute(self, args: argparse.Namespace) -> str:
+    def execute(self, args: argparse.Namespace, secret: Secret | None = None) -> str | Awaitable[str]:
         """Carry out a parsed command."""
         command = args.command or "run"
-        if command == "config" and args.config_command == "set":
-            import json
-
-            from desktop.cli import parse_value
-
-            self.services.settings.set(args.key, parse_value(args.value))
-            return f"{args.key} = {json.dumps(self.services.settings.get(args.key))}"
+        if command in ("config", "endpoint"):
+            return self._settings_command(args, secret)
         if command == "quit":
             self.quit()
             return _("GLM-V Desktop is quitting.")
@@ -434,38 +428,88 @@ class AppController(QObject):
         if command == "status":
             return self.status(json_output=args.json)
         if command == "capture":
-            task = self.capture(args.mode)
-            return _("Capturing ({mode}).").format(mode=args.mode) if task else _("A capture is already under way.")
+            if self.capture(args.mode) is None:
+                raise UserFacingError(_("A capture is already under way."),
+                                      _("Finish or cancel it (Esc) first."))
+            return _("Capturing ({mode}).").format(mode=args.mode)
         if command == "quick-ask":
             self.quick_ask()
             return _("Quick ask opened.")
         if command == "ask":
-            task = asyncio.ensure_future(self._ask(args.text, args.screen, args.image, args.send))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            return _("Asking in the chat window.")
+            return self._ask(args.text, args.screen, args.image, args.send)
         self.open_chat()
         if command == "run":
             return _("GLM-V Desktop is already running; the chat window is open.")
         return _("Chat window opened.")
 
-    async def _ask(self, text: str, screen: bool, images: list[Path], send: bool) -> None:
+    def _settings_command(self, args: argparse.Namespace, secret: Secret | None) -> str | Awaitable[str]:
+        """`config …` and `endpoint …` on the settings this app holds (the chat window follows at once)."""
+        from desktop.config.commands import run_command
+
+        secrets = self.services.secrets
+        done = run_command(args, self.services.settings, lambda: self.services.profiles)
+        if done.removed is not None:
+            from desktop.ui.operations import run_async
+
+            self._track(run_async(asyncio.to_thread(secrets.delete, done.removed.keychain_entry),
+                                  notifier=self.notifier))
+        reading = args.command == "config" and args.config_command in (None, "list", "get", "path") or (
+            args.command == "endpoint" and args.endpoint_command in (None, "list"))
+        if reading:
+            return done.message
+
+        async def finish() -> str:
+            # Answered once the change is on disk, so a `kill` right after the command cannot lose it.
+            await asyncio.to_thread(self.services.settings.save)
+            if done.added is None or secret is None:
+                return done.message
+            refused = await asyncio.to_thread(secrets.keep, done.added.keychain_entry, secret)
+            if refused is None:
+                return _("{done} Its key is in the system keychain.").format(done=done.message)
+            return _("{done} Its key is used for this session only, because the keychain refused it: {reason} "
+                     "{fix}").format(done=done.message, reason=refused.message, fix=refused.hint)
+
+        return finish()
+
+    async def _ask(self, text: str, screen: bool, images: list[Path], send: bool) -> str:
+        """`glmv-desktop ask`: put the question and its pictures in the chat's composer (and send it).
+
+        A picture that cannot be read is reported to the asking command (and once, by the notifier, here);
+        the question is then added to the composer without sending, and never twice."""
+        from desktop.ui.chat_window import load_image_file
+
         chat = self.chat_window()
         chat.bring_to_front()
-        if text:
-            chat.composer.append_text(text)  # added to whatever the user was already typing
-        attached = len(chat.composer.attachments())
-        if images:
-            chat.add_images(list(images), "file")
-        if screen:
+        results = await asyncio.gather(*(asyncio.to_thread(load_image_file, path, "file") for path in images),
+                                       return_exceptions=True)
+        problems = [r for r in results if isinstance(r, BaseException)]
+        if not problems:  # all or none, in the order given, so the same command again adds nothing twice
+            for attachment in results:
+                chat.composer.add_attachment(attachment)  # type: ignore[arg-type]
+        if screen and not problems:
             try:
                 await chat.ask_about_screen()
-            except Exception:  # noqa: BLE001 - already shown by the chat window; the text stays put
-                return
-        await chat.attachments_settled()
-        expected = attached + len(images) + (1 if screen else 0)
-        if send and len(chat.composer.attachments()) == expected:
+            except Exception as exc:  # noqa: BLE001 - told below; the text stays put
+                problems.append(exc)
+        if text:
+            chat.composer.append_text(text, once=True)  # after what the user was typing, and not again
+        if problems:
+            for problem in problems:
+                if not isinstance(problem, UserFacingError):
+                    log.error("Could not attach a picture", exc_info=problem)
+            error = UserFacingError("; ".join(p.message if isinstance(p, UserFacingError) else str(p)
+                                              for p in problems),
+                                    _("The question is in the chat window's composer, not sent."))
+            self.notifier.show_error(error, chat)
+            raise error
+        if send:
             chat.send()
+            return _("Asked in the chat window.")
+        return _("The question is in the chat window; press Enter there to send it.")
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 class GlmvApplication(QApplication):
@@ -518,6 +562,11 @@ def launch(args: argparse.Namespace, forward: list[str]) -> int:
     if args.command == "status":
         print(_("GLM-V Desktop is not running; 'glmv-desktop doctor' checks what works on this machine."))
         return 1
+    from desktop.display import missing_display_message
+
+    if (no_display := missing_display_message()) is not None:
+        print(no_display, file=sys.stderr)
+        return 1
     logsetup.configure(paths.logs, verbose=args.verbose)
     trace("python-ready")
     app = GlmvApplication(sys.argv[:1])
@@ -534,8 +583,17 @@ def launch(args: argparse.Namespace, forward: list[str]) -> int:
         return 0 if reply and reply.get("ok") else 1
     controller.start()
     trace("started")
+    from desktop.running_notice import print_running_notice
+
+    print_running_notice(in_tray=controller.tray is not None)
     if args.command not in (None, "run"):
-        controller.execute(args)
+        outcome = controller.execute(args)
+        if not isinstance(outcome, str):
+            from desktop.ui.operations import run_async
+
+            # A failure was shown by the notifier already (nobody else is waiting for the answer).
+            run_async(outcome, notifier=notifier,  # type: ignore[arg-type]
+                      on_error=lambda exc: log.info("Start-up command failed: %s", exc))
     with loop:
         try:
             loop.run_forever()

@@ -1,18 +1,30 @@
-"""`glmv-desktop [run|ask|chat|settings|quit|doctor|config]`.
+"""`glmv-desktop [run|ask|capture|quick-ask|chat|settings|servers|status|quit|doctor|config|endpoint]`.
 
 Commands that act on the app are handed to the running instance when there is one (that is the
 hotkey fallback: bind `glmv-desktop ask --screen` to a key in any desktop's keyboard settings);
-otherwise the app starts and runs them. `doctor` and `config` work without starting the app.
-This module imports no Qt, so those two stay fast.
+otherwise the app starts and runs them. `doctor`, `config` and `endpoint` work without starting the
+app (`config` and `endpoint` are carried out by the running app when there is one). This module
+imports no Qt at module level.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from desktop import __version__
+from desktop.config.commands import SETTINGS_COMMANDS, Done
+from desktop.config.commands import add_arguments as add_settings_commands
+from desktop.errors import UserFacingError
+from desktop.i18n import _
+
+if TYPE_CHECKING:
+    from desktop.config.profiles import ProfileBook
+    from desktop.secret import Secret
 
 APP_COMMANDS = ("run", "ask", "capture", "quick-ask", "chat", "settings", "status", "quit")
 CAPTURE_MODES = ("region", "window", "screen", "all")
@@ -46,15 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     commands.add_parser("quit", help="quit the running app")
     commands.add_parser("doctor", help="check what works on this machine, and why not")
-    config = commands.add_parser("config", help="show or change settings (the same ones as in the dialog)")
-    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION")
-    config_commands.add_parser("list", help="every setting with its value and description")
-    get = config_commands.add_parser("get", help="one setting's value")
-    get.add_argument("key")
-    put = config_commands.add_parser("set", help="change a setting")
-    put.add_argument("key")
-    put.add_argument("value")
-    config_commands.add_parser("path", help="where the settings file is")
+    add_settings_commands(commands)
     return parser
 
 
@@ -77,54 +81,103 @@ def forwardable_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def parse_value(text: str) -> object:
-    """A value typed on the command line: JSON if it parses (numbers, true, null), else the text."""
-    import json
-
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+def fail(error: UserFacingError, code: int = 2) -> int:
+    """Print a command's failure, with what to do, on stderr; returns the exit status."""
+    print(f"glmv-desktop: {error.message}", file=sys.stderr)
+    if error.hint:
+        print(f"  {error.hint}", file=sys.stderr)
+    return code
 
 
-def _config(args: argparse.Namespace) -> int:
-    import json
+def read_key() -> Secret:
+    """An API key from standard input: typed without echo at a terminal, else its first line."""
+    import getpass
 
+    from desktop.secret import Secret
+
+    if sys.stdin is None:
+        raise UserFacingError(_("There is no standard input to read the API key from."),
+                              _("Pipe the key in: printf '%s' \"$KEY\" | glmv-desktop endpoint add …"))
+    text = getpass.getpass(_("API key (not shown): ")) if sys.stdin.isatty() else sys.stdin.readline()
+    key = Secret(text)
+    if not key:
+        raise UserFacingError(_("No API key arrived on standard input."),
+                              _("Pipe the key in, or leave out --key-stdin to add the endpoint without one."))
+    return key
+
+
+def _settings_command(args: argparse.Namespace) -> int:
+    """`config …` and `endpoint …`: carried out by the running app when there is one (it holds the settings
+    in memory and would overwrite a change made beside it), else here on the settings file."""
     from desktop.assistant.services import AppPaths
-    from desktop.config.schema import SCHEMA
-    from desktop.config.settings import SettingsStore, UnknownSettingError
+    from desktop.config.commands import command_argv, run_command
+    from desktop.config.profiles import ProfileBook
+    from desktop.config.settings import SettingsStore
+    from desktop.hotkeys.instance import instance_name, send_to_running
 
     paths = AppPaths.for_user()
-    settings = SettingsStore(paths.settings_file)
-    action = args.config_command or "list"
+    argv = command_argv(args)
     try:
-        if action == "path":
-            print(paths.settings_file)
-        elif action == "list":
-            for setting in SCHEMA:
-                if setting.type is list:
-                    continue
-                print(f"{setting.key} = {json.dumps(settings.get(setting.key))}\n    {setting.description}")
-        elif action == "get":
-            print(json.dumps(settings.get(args.key)))
-        else:
-            # A running app keeps its settings in memory: change them there, or it would overwrite us.
-            from desktop.hotkeys.instance import instance_name, send_to_running
-
-            reply = send_to_running(instance_name(paths.config), ["config", "set", args.key, args.value])
-            if reply is not None:
-                print(reply.get("message", ""), file=sys.stdout if reply.get("ok") else sys.stderr)
-                return 0 if reply.get("ok") else 2
-            settings.set(args.key, parse_value(args.value))
-            print(f"{args.key} = {json.dumps(settings.get(args.key))}")
-    except UnknownSettingError:
-        print(f"glmv-desktop: there is no setting '{args.key}'; 'glmv-desktop config list' shows them.",
-              file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"glmv-desktop: {exc}", file=sys.stderr)
-        return 2
+        key = read_key() if args.command == "endpoint" and getattr(args, "key_stdin", False) else None
+    except UserFacingError as exc:
+        return fail(exc)
+    # An unlock prompt of the keychain may hold an `endpoint add` up: wait for it as long as a person would.
+    reply = send_to_running(instance_name(paths.config), argv, secret=key,
+                            answer_timeout_ms=120_000 if key is not None else 15_000)
+    if reply is not None:
+        ok = bool(reply.get("ok"))
+        print(reply.get("message", ""), file=sys.stdout if ok else sys.stderr)
+        return 0 if ok else (3 if reply.get("no_answer") else 2)
+    settings = SettingsStore(paths.settings_file)
+    try:
+        if key is not None:
+            _check_keychain()  # before anything is added: a key that cannot be kept is an endpoint that cannot work
+        profiles = functools.cache(lambda: ProfileBook(settings))
+        done = run_command(args, settings, profiles)
+        _keys_after(done, key, profiles)
+    except UserFacingError as exc:
+        return fail(exc)
+    print(done.message)
     return 0
+
+
+def _check_keychain() -> None:
+    from desktop.config.secrets import SecretStore
+
+    status = SecretStore().status()
+    if not status.usable:
+        raise UserFacingError(_("The API key cannot be kept, so nothing was added: {reason}").format(
+            reason=status.reason), _("{fix} Or start the app first: it can use the key for its session only.").format(
+                fix=status.how_to_fix))
+
+
+def _keys_after(done: Done, key: Secret | None, profiles: Callable[[], ProfileBook]) -> None:
+    """The keychain side of an endpoint added or removed while the app is not running: an endpoint whose
+    key the keychain refuses is taken out again, so the command either did everything or nothing."""
+    from desktop.config.secrets import KeychainUnavailable, SecretStore
+
+    if done.removed is not None:
+        SecretStore().delete(done.removed.keychain_entry)
+    if done.added is not None and key is not None:
+        try:
+            SecretStore().set(done.added.keychain_entry, key)
+        except KeychainUnavailable as exc:
+            profiles().remove(done.added.id)
+            raise UserFacingError(_("{reason} The endpoint was not added.").format(reason=exc.message),
+                                  exc.hint) from exc
+
+
+def check_attachments(args: argparse.Namespace) -> UserFacingError | None:
+    """`ask --image FILE`: each file is read and decoded here first, so a bad one fails this command
+    (with the reason) instead of a message inside the app."""
+    from desktop.media.images import ImageError, read_picture_file
+
+    for image in args.image:
+        try:
+            read_picture_file(image.expanduser())
+        except ImageError as exc:
+            return exc
+    return None
 
 
 def _attach_parent_console() -> None:
@@ -153,8 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         from desktop.doctor import run_doctor
 
         return run_doctor()
-    if args.command == "config":
-        return _config(args)
+    if args.command in SETTINGS_COMMANDS:
+        return _settings_command(args)
+    if args.command == "ask":
+        problem = check_attachments(args)
+        if problem is not None:
+            return fail(problem)
     from desktop.app import launch
 
     return launch(args, forwardable_argv(args))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from desktop import __version__
+from desktop.display import display_availability
 from desktop.i18n import _
 
 
@@ -36,6 +37,9 @@ def display_checks() -> list[Check]:
         if not display and not wayland:
             return [Check(False, _("display"), _("no DISPLAY or WAYLAND_DISPLAY: not a graphical session"),
                           _("Run the app inside a desktop session (or under Xvfb for tests)."))]
+        reachable = display_availability()
+        if not reachable.available:  # Qt would abort the whole doctor on such a display
+            return [Check(False, _("display"), reachable.reason, reachable.how_to_fix)]
         kind = "Wayland" if (session == "wayland" or (wayland and not display)) else "X11"
         checks.append(Check(True, _("display"), _("{kind} (DISPLAY={display}, WAYLAND_DISPLAY={wayland})").format(
             kind=kind, display=display or "-", wayland=wayland or "-")))
@@ -106,6 +110,9 @@ def hotkey_checks() -> list[Check]:
         return checks
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return [Check(False, _("hotkeys"), _("no graphical session: global hotkeys need one"),
+                      _("Run the app inside a desktop session."))]
+    if not display_availability().available:
+        return [Check(False, _("hotkeys"), _("the display cannot be reached: global hotkeys need one"),
                       _("Run the app inside a desktop session."))]
     from PySide6.QtWidgets import QApplication
 

@@ -39,7 +39,8 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's message with secrets removed."""
+    """Rewrites each record, whoever logged it, with secrets removed from its message (arguments
+    included), its traceback and its stack."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -47,14 +48,26 @@ class RedactingFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         if record.exc_info and record.exc_text is None and record.exc_info[1] is not None:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
-def configure(log_dir: Path | None, *, verbose: bool = False) -> None:
-    """Send logs to stderr (warnings and up, or all with `verbose`) and to `log_dir`/app.log."""
+# Loggers whose debug lines print the arguments and results of the calls they run for us (qasync: every
+# executor call, so keys, request bodies and pictures): kept at INFO even with -v.
+_ARGUMENT_LOGGERS = ("qasync",)
+
+
+def configure(log_dir: Path | None, *, verbose: bool = False) -> list[logging.Handler]:
+    """Send logs to stderr (warnings and up, or all with `verbose`) and to `log_dir`/app.log; returns
+    the handlers added to the root logger."""
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in _ARGUMENT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     redactor = RedactingFilter()
     console = logging.StreamHandler()
@@ -70,6 +83,8 @@ def configure(log_dir: Path | None, *, verbose: bool = False) -> None:
         file_handler.setFormatter(fmt)
         file_handler.addFilter(redactor)
         root.addHandler(file_handler)
+        return [console, file_handler]
+    return [console]
 
 
 _T0 = time.monotonic()

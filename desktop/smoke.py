@@ -57,6 +57,11 @@ async def _step(name: str, check: Callable[[], Awaitable[str]]) -> None:
 
 def run_smoke_test() -> int:
     """Run every step; 0 when all passed (the temporary profile is removed either way)."""
+    from desktop.display import missing_display_message
+
+    if (no_display := missing_display_message()) is not None:
+        print(no_display, file=sys.stderr, flush=True)
+        return 1
     home = Path(tempfile.mkdtemp(prefix="glmv-smoke-"))
     # A private profile: nothing of the user's is read or written, and no running instance is contacted.
     for variable, folder in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_STATE_HOME", "state"),

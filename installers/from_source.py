@@ -6,7 +6,9 @@
 
 Both install the Debian/Ubuntu packages they need (with sudo when not root), create `.venv`
 with the Python dependencies (re-installed only when pyproject.toml changes), and then start
-the app, or run ruff, mypy and pytest. Only the standard library is used here.
+the app, or run ruff, mypy and pytest. Each stage says on stderr what it does and how long it
+took, with the output of apt-get and pip, so an install is never mistaken for a hung start.
+Only the standard library is used here.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +48,19 @@ def log(message: str) -> None:
     print(f"[from_source] {message}", file=sys.stderr, flush=True)
 
 
+def took(started: float) -> str:
+    """The time since `started` (time.monotonic()), for the stage lines."""
+    return f"{time.monotonic() - started:.1f} s"
+
+
+def run_stage(command: list[str], what: str, env: dict[str, str] | None = None) -> None:
+    """Run a setup command with its output shown on stderr; if it fails, say so and exit with its status."""
+    code = subprocess.call(command, stdout=sys.stderr, env=env)
+    if code != 0:
+        log(f"{what} failed (exit {code}); its output above says why")
+        sys.exit(code)
+
+
 def missing_packages(packages: list[str]) -> list[str]:
     """Packages dpkg does not report as installed (none when this is not a dpkg system)."""
     if shutil.which("dpkg-query") is None:
@@ -60,19 +76,25 @@ def missing_packages(packages: list[str]) -> list[str]:
 
 def install_system_packages(packages: list[str]) -> None:
     """apt-get install what is missing, as root or through sudo; otherwise say how."""
+    started = time.monotonic()
+    if shutil.which("dpkg-query") is None:
+        log("system packages: not checked (no dpkg here; on Debian/Ubuntu this step installs what Qt needs)")
+        return
     missing = missing_packages(packages)
     if not missing:
+        log(f"system packages: all {len(packages)} present (checked in {took(started)})")
         return
     prefix = [] if os.geteuid() == 0 else (["sudo"] if shutil.which("sudo") else None)
     command = "apt-get install -y --no-install-recommends " + " ".join(missing)
     if prefix is None or shutil.which("apt-get") is None:
         sys.exit(f"Missing system packages: {' '.join(missing)}\nInstall them (as root): {command}")
-    log(f"installing system packages: {' '.join(missing)}")
+    log(f"system packages: installing {' '.join(missing)} with apt-get")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     if not os.environ.get("GLMV_APT_UPDATED"):
-        subprocess.run([*prefix, "apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run([*prefix, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-                   check=True, env=env)
+        run_stage([*prefix, "apt-get", "update", "-q"], "apt-get update", env)
+    run_stage([*prefix, "apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], "apt-get install",
+              env)
+    log(f"system packages: installed {len(missing)} in {took(started)}")
 
 
 def pick_python() -> str:
@@ -89,26 +111,43 @@ def pick_python() -> str:
 def ensure_venv(extras: str) -> Path:
     """Create .venv and install the project (with `extras`) when pyproject.toml changed."""
     python = VENV / "bin" / "python"
-    if not python.exists():
+    if python.exists():
+        log(f"virtual environment: using {VENV.name}")
+    else:
         interpreter = pick_python()
         log(f"creating {VENV.name} with {interpreter}")
-        subprocess.run([interpreter, "-m", "venv", str(VENV)], check=True)
+        started = time.monotonic()
+        run_stage([interpreter, "-m", "venv", str(VENV)], "creating the virtual environment")
+        log(f"created {VENV.name} in {took(started)}")
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
     stamp = VENV / f".installed-{extras or 'app'}"
-    if not stamp.exists() or stamp.read_text() != digest:
-        target = f"{ROOT}[{extras}]" if extras else str(ROOT)
-        log(f"installing the Python dependencies ({extras or 'app'}); the first time takes a few minutes")
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        "--editable", target], check=True)
-        stamp.write_text(digest)
+    if stamp.exists() and stamp.read_text() == digest:
+        log(f"Python dependencies are up to date ({extras or 'app'}: pyproject.toml is unchanged since they were "
+            "installed)")
+        return python
+    target = f"{ROOT}[{extras}]" if extras else str(ROOT)
+    log(f"installing the Python dependencies ({extras or 'app'}) with pip; the first time downloads them and takes "
+        "a few minutes")
+    started = time.monotonic()
+    command = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--editable", target]
+    if not sys.stderr.isatty() and "PIP_PROGRESS_BAR" not in os.environ:
+        # In a log the bar's redraws are noise; pip's "Downloading … (size)" lines still show the progress.
+        command[4:4] = ["--progress-bar", "off"]
+    run_stage(command, "pip")
+    stamp.write_text(digest)
+    log(f"Python dependencies installed in {took(started)}")
     return python
 
 
 def run_app(args: list[str]) -> int:
     """Set up and start the app (in the tray)."""
+    started = time.monotonic()
     install_system_packages(RUN_PACKAGES)
     ensure_venv("")
-    return subprocess.call([str(VENV / "bin" / "glmv-desktop"), *args])
+    program = VENV / "bin" / "glmv-desktop"
+    log(f"setup done in {took(started)}; starting GLM-V Desktop as {program} (its commands, such as "
+        f"'{program} quit', work from another terminal)")
+    return subprocess.call([str(program), *args])
 
 
 def run_tests(args: list[str]) -> int:

@@ -38,9 +38,10 @@ from desktop.backends.supervisor import (
     terminate_group,
 )
 from desktop.config.profiles import EndpointProfile, Flavor, ProfileBook
-from desktop.config.secrets import KeychainUnavailable, SecretStore
+from desktop.config.secrets import SecretStore
 from desktop.errors import UserFacingError
 from desktop.i18n import _
+from desktop.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +105,9 @@ async def activate(supervisor: ServerSupervisor, plan: Plan, model_path: str, *,
         flavor=ENGINE_FLAVOR[engine], base_url=command.base_url,
         model=request_model_name(plan, model_path, served_name), id=LOCAL_PROFILE_ID))
     if command.api_key is not None:
-        try:
-            await asyncio.to_thread(secrets.set, profile.keychain_entry, command.api_key)
-        except KeychainUnavailable as exc:
-            log.info("The local server's key is kept for this session only: %s", exc.message)
-            secrets.set_for_session(profile.keychain_entry, command.api_key)
+        refused = await asyncio.to_thread(secrets.keep, profile.keychain_entry, Secret(command.api_key))
+        if refused is not None:
+            log.info("The local server's key is kept for this session only: %s", refused.message)
     profiles.set_active(profile.id, profile.model)
     return LocalServer(supervisor, command, profile)
 
@@ -291,7 +290,7 @@ class ServerManager:
                                   _("Stop that server and start it again from this window."))
         if record.api_key_hint:
             key = await asyncio.to_thread(self.secrets.get, profile.keychain_entry)
-            if key is None or api_key_hint(key) != record.api_key_hint:
+            if key is None or api_key_hint(key.reveal()) != record.api_key_hint:
                 raise UserFacingError(_("The key of the server on port {port} was not kept.").format(port=record.port),
                                       _("Without a keychain the key lives only as long as the app. Stop that server "
                                         "and start it again."))

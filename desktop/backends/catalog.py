@@ -18,6 +18,16 @@ GB = 1_000_000_000
 KIB = 1024
 
 
+def format_bytes(n: int) -> str:
+    """A size as the app shows every size (downloads, disks, RAM, GPU memory): in decimal units, as disks
+    and model hubs count them, so a model's size here matches its hub page and a disk's free space its
+    file manager. nvidia-smi's MiB are converted, so an "80GB" GPU reads 85.5 GB."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
 class Engine(StrEnum):
     """A server program that serves GLM-V over an OpenAI-compatible API."""
 

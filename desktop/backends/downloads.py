@@ -36,6 +36,8 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from desktop.backends.catalog import ModelSpec
+from desktop.backends.catalog import format_bytes as format_bytes  # where doctor and older callers look for it
+from desktop.config.schema import BY_KEY
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 
@@ -123,12 +125,37 @@ class DiskUsage(Protocol):
     def free(self) -> int: ...
 
 
-def format_bytes(n: int) -> str:
-    """Bytes in decimal units, as disks and hubs count them."""
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
+@dataclass(frozen=True)
+class DiskSpace:
+    """Room for a download: the bytes still to fetch against the bytes free on the disk that will hold them."""
+
+    needed: int
+    free: int
+    where: Path  # the folder whose disk was measured: the download folder, or its nearest existing parent
+
+    @property
+    def enough(self) -> bool:
+        """Whether what is still to fetch fits."""
+        return self.needed <= self.free
+
+
+def disk_space(dest: Path, needed: int, disk_usage: Callable[[Path], DiskUsage] = shutil.disk_usage) -> DiskSpace:
+    """How `needed` more bytes compare with the free space of the disk `dest` is (or will be) on.
+
+    Blocking (it asks the file system): call it off the UI thread.
+    """
+    where = _nearest_existing(dest)
+    return DiskSpace(max(0, needed), disk_usage(where).free, where)
+
+
+def not_enough_space(model: str, space: DiskSpace) -> DownloadError:
+    """The error for a download that does not fit: how much is needed, how much is free, and what to do."""
+    return DownloadError(
+        _("Not enough disk space for {model}: {needed} more are needed, {free} are free on {where}.").format(
+            model=model, needed=format_bytes(space.needed), free=format_bytes(space.free), where=space.where),
+        _("Free some space there, or choose a folder on another disk for models: Settings → General → "
+          "“{setting}” (glmv-desktop config set local.models_dir FOLDER).").format(
+            setting=BY_KEY["local.models_dir"].label))
 
 
 def repo_for(spec: ModelSpec, source: ModelSource) -> str:
@@ -544,14 +571,9 @@ async def _download(client: httpx.AsyncClient, spec: ModelSpec, dest: Path, sour
     present = sum(f.size if f.path in complete else min(_size(_part_path(finals[f.path])), f.size) for f in files)
     total = sum(f.size for f in files)
 
-    needed = total - present
-    where = _nearest_existing(dest)
-    free = (await asyncio.to_thread(disk_usage, where)).free
-    if needed > free:
-        raise DownloadError(
-            _("Not enough disk space for {model}: {needed} more are needed, {free} are free on {where}.").format(
-                model=spec.name, needed=format_bytes(needed), free=format_bytes(free), where=where),
-            _("Free some space or choose a folder on another disk."))
+    space = await asyncio.to_thread(disk_space, dest, total - present, disk_usage)
+    if not space.enough:
+        raise not_enough_space(spec.name, space)
 
     progress = _Progress(on_progress, total, len(files), clock)
     progress.done = present

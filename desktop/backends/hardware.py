@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from desktop.backends.catalog import format_bytes
 from desktop.i18n import _
 from desktop.processenv import child_environment
 
@@ -636,9 +637,9 @@ def probe_hardware(
 _OS_LABELS = {"linux": "Linux", "wsl2": "Windows Subsystem for Linux 2", "windows": "Windows", "macos": "macOS"}
 
 
-def _gib(mib: int) -> str:
-    """MiB as GiB with one decimal, "?" for unknown (0)."""
-    return f"{mib / 1024:.1f}" if mib > 0 else "?"
+def _size(mib: int) -> str:
+    """A MiB count as the app writes sizes, "?" for unknown (0)."""
+    return format_bytes(mib * MIB) if mib > 0 else "?"
 
 
 def describe(report: HardwareReport) -> list[str]:
@@ -651,11 +652,11 @@ def describe(report: HardwareReport) -> list[str]:
     ]
     if report.ram_total_mib:
         lines.append(
-            _("RAM: {total} GiB total, {available} GiB available").format(
-                total=_gib(report.ram_total_mib), available=_gib(report.ram_available_mib)
+            _("RAM: {total} total, {available} available").format(
+                total=_size(report.ram_total_mib), available=_size(report.ram_available_mib)
             )
         )
-    lines.append(_("Disk free for models: {free} GiB").format(free=_gib(report.disk_free_mib)))
+    lines.append(_("Disk free for models: {free}").format(free=_size(report.disk_free_mib)))
     if report.apple_silicon:
         lines.append(_("Apple Silicon: memory is shared with the GPU (llama.cpp uses Metal)"))
     if report.nvidia_driver:
@@ -667,19 +668,19 @@ def describe(report: HardwareReport) -> list[str]:
     for gpu in report.gpus:
         if gpu.compute_capability:
             lines.append(
-                _("GPU {index}: {name}, {total} GiB total, {free} GiB free, compute {major}.{minor}").format(
+                _("GPU {index}: {name}, {total} total, {free} free, compute {major}.{minor}").format(
                     index=gpu.index,
                     name=gpu.name,
-                    total=_gib(gpu.memory_total_mib),
-                    free=_gib(gpu.memory_free_mib),
+                    total=_size(gpu.memory_total_mib),
+                    free=_size(gpu.memory_free_mib),
                     major=gpu.compute_capability[0],
                     minor=gpu.compute_capability[1],
                 )
             )
         else:
             lines.append(
-                _("GPU {index}: {name}, {total} GiB total, {free} GiB free, compute capability unknown").format(
-                    index=gpu.index, name=gpu.name, total=_gib(gpu.memory_total_mib), free=_gib(gpu.memory_free_mib)
+                _("GPU {index}: {name}, {total} total, {free} free, compute capability unknown").format(
+                    index=gpu.index, name=gpu.name, total=_size(gpu.memory_total_mib), free=_size(gpu.memory_free_mib)
                 )
             )
     if not report.gpus and not report.apple_silicon:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from desktop.backends.catalog import SGLANG_FLAGS, VLLM_FLAGS, Engine, ModelSpec, Precision
+from desktop.backends.catalog import SGLANG_FLAGS, VLLM_FLAGS, Engine, ModelSpec, Precision, format_bytes
 from desktop.backends.hardware import GpuInfo, HardwareReport
 from desktop.i18n import _
 
@@ -72,9 +72,9 @@ def plan(model: ModelSpec, engine: Engine, hardware: HardwareReport, *, download
     else:
         _plan_transformers(result, hardware)
     if not downloaded and hardware.disk_free_mib * MIB < model.download_bytes:
-        disk = _("It needs {need:.0f} GB of free disk where models are kept; {free:.0f} GB are free. Free some "
+        disk = _("It needs {need} of free disk where models are kept; {free} are free. Free some "
                  "space or choose another folder in the settings.").format(
-            need=model.download_bytes / 1e9, free=hardware.disk_free_mib * MIB / 1e9)
+            need=format_bytes(model.download_bytes), free=format_bytes(hardware.disk_free_mib * MIB))
         # The first reason is the one to act on: the disk only when nothing else stands in the way.
         if result.fit is Fit.RED:
             result.reasons.append(disk)
@@ -166,9 +166,9 @@ def _plan_gpu_server(result: Plan, hw: HardwareReport) -> None:
         result.fit = Fit.RED
         need = model.weights_bytes + PER_GPU_OVERHEAD + MIN_CONTEXT * model.kv_bytes_per_token
         have = len(gpus) * per_gpu
-        result.reasons.append(_("{model} needs about {need:.0f} GiB of GPU memory with a short context; the "
-                                "{n} GPU(s) here offer {have:.0f} GiB to {engine}.").format(
-            model=model.name, need=need / GIB, n=len(gpus), have=have / GIB, engine=engine.label))
+        result.reasons.append(_("{model} needs about {need} of GPU memory with a short context; the "
+                                "{n} GPU(s) here offer {have} to {engine}.").format(
+            model=model.name, need=format_bytes(need), n=len(gpus), have=format_bytes(have), engine=engine.label))
         if model.precision is not Precision.Q4_K_M:
             result.alternatives.append(_("a smaller model (GLM-4.6V-Flash), or its GGUF on llama.cpp"))
         return
@@ -214,11 +214,10 @@ def _plan_llama_cpp(result: Plan, hw: HardwareReport) -> None:
     tokens = kv_tokens(left, model)
     if tokens < MIN_CONTEXT:
         result.fit = Fit.RED
-        result.reasons.insert(0, _("{model} needs about {need:.1f} GiB of free memory; {have:.1f} GiB are "
-                                   "available.").format(model=model.name,
-                                                        need=(model.weights_bytes + CPU_RAM_RESERVE
-                                                              + MIN_CONTEXT * model.kv_bytes_per_token) / GIB,
-                                                        have=hw.ram_available_mib * MIB / GIB))
+        result.reasons.insert(0, _("{model} needs about {need} of free memory; {have} are available.").format(
+            model=model.name,
+            need=format_bytes(model.weights_bytes + CPU_RAM_RESERVE + MIN_CONTEXT * model.kv_bytes_per_token),
+            have=format_bytes(hw.ram_available_mib * MIB)))
         return
     result.max_context = min(model.context_max, tokens)
     result.context = _round_context(int(tokens * 0.9), model)
@@ -243,10 +242,10 @@ def _plan_transformers(result: Plan, hw: HardwareReport) -> None:
         left = hw.ram_available_mib * MIB - CPU_RAM_RESERVE - model.weights_bytes
         if left < MIN_CONTEXT * model.kv_bytes_per_token:
             result.fit = Fit.RED
-            result.reasons.append(_("{model} needs about {need:.0f} GiB of memory for transformers serve; "
-                                    "{have:.0f} GiB are available.").format(
-                model=model.name, need=(model.weights_bytes + CPU_RAM_RESERVE) / GIB,
-                have=hw.ram_available_mib * MIB / GIB))
+            result.reasons.append(_("{model} needs about {need} of memory for transformers serve; "
+                                    "{have} are available.").format(
+                model=model.name, need=format_bytes(model.weights_bytes + CPU_RAM_RESERVE),
+                have=format_bytes(hw.ram_available_mib * MIB)))
             return
         result.reasons.append(_("Runs on the CPU: minutes per answer. Use it only to try things out."))
     result.max_context = min(model.context_max, kv_tokens(left, model))

@@ -28,6 +28,7 @@ from desktop.chat.events import Finished, StreamEvent
 from desktop.chat.parser import ReplyParser, SseDecoder
 from desktop.config.profiles import EndpointProfile
 from desktop.i18n import _
+from desktop.secret import Secret
 
 if TYPE_CHECKING:
     import httpx
@@ -48,13 +49,13 @@ class Endpoint:
     """A profile resolved for use: its traits, URL and the key read from the keychain."""
 
     profile: EndpointProfile
-    api_key: str | None = field(repr=False)
+    api_key: Secret | None = field(repr=False)
 
     def headers(self) -> dict[str, str]:
         """Request headers: JSON, event streams, and the bearer key when there is one."""
         headers = {"Accept": "application/json, text/event-stream"}
         if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
+            headers["Authorization"] = f"Bearer {self.api_key.reveal()}"
         return headers
 
     def url(self, path: str) -> str:

@@ -20,6 +20,7 @@ class ConnectionReport:
 
     models: list[str] = field(default_factory=list)
     models_error: ChatError | None = None
+    model: str = ""  # the model asked about the picture
     vision_ok: bool = False
     vision_reply: str = ""
     vision_error: ChatError | None = None
@@ -42,14 +43,21 @@ def tiny_test_image() -> EncodedImage:
 
 
 async def check_endpoint(client: ChatClient, endpoint: Endpoint, model: str, timeout: float = 60.0) -> ConnectionReport:
-    """List models, then ask `model` about a tiny image; errors are recorded, not raised."""
+    """List models, then ask `model` (the first listed one when empty) about a tiny image; errors are
+    recorded, not raised."""
     report = ConnectionReport()
     try:
         report.models = await client.list_models(endpoint)
     except ChatError as exc:
         report.models_error = exc
+    report.model = model.strip() or (report.models[0] if report.models else "")
+    if not report.model:
+        report.vision_error = ChatError(_("There is no model to ask: none is set and the server listed none."),
+                                        _("Type the model's name in Default model (the name the server serves it "
+                                          "under), then test again."))
+        return report
     body: dict[str, object] = {
-        "model": model,
+        "model": report.model,
         "messages": [{"role": "user", "content": [
             {"type": "image_url", "image_url": {"url": tiny_test_image().data_url()}},
             {"type": "text", "text": _("Which two colours does this picture show? Answer in three words.")},

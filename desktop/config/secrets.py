@@ -3,7 +3,8 @@
 If no usable keychain exists (keyring's fail backend, or a plaintext-file backend such as
 keyrings.alt), keys are refused rather than written to disk; the user may still use a key for the
 current session only, held in memory. Keychain calls can block on D-Bus or an unlock prompt, so the
-UI calls these methods from a worker thread.
+UI calls these methods from a worker thread. Keys go in and come out as `Secret`s, so a library that
+logs the arguments or results of a worker-thread call (qasync does, at debug level) logs no key.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from desktop.errors import UserFacingError
 from desktop.i18n import _
-from desktop.logsetup import register_secret
+from desktop.secret import Secret
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -61,7 +62,7 @@ class SecretStore:
 
     def __init__(self, backend: KeyringBackend | None = None) -> None:
         self._backend = backend
-        self._session_keys: dict[str, str] = {}
+        self._session_keys: dict[str, Secret] = {}
 
     def _get_backend(self) -> KeyringBackend:
         if self._backend is None:
@@ -96,7 +97,7 @@ class SecretStore:
             return KeychainStatus(False, name, _("The keychain did not answer: {error}").format(error=exc), fix)
         return KeychainStatus(True, name)
 
-    def get(self, entry: str) -> str | None:
+    def get(self, entry: str) -> Secret | None:
         """The key stored under `entry` (session keys first), or None."""
         if entry in self._session_keys:
             return self._session_keys[entry]
@@ -111,31 +112,35 @@ class SecretStore:
                 return None  # Secret Service: the entry was deleted between finding and reading it
             log.warning("Could not read an API key from the keychain: %s", exc)
             return None
-        if key:
-            register_secret(key)
-        return key
+        return Secret(key) if key else None
 
-    def set(self, entry: str, key: str) -> None:
+    def set(self, entry: str, key: Secret) -> None:
         """Store `key` in the keychain, or raise KeychainUnavailable explaining how to get one."""
-        key = key.strip()
-        register_secret(key)
         status = self.status()
         if not status.usable:
             raise KeychainUnavailable(
                 _("The API key was not saved: {reason}").format(reason=status.reason), status.how_to_fix
             )
         try:
-            self._get_backend().set_password(SERVICE, entry, key)
+            self._get_backend().set_password(SERVICE, entry, key.reveal())
         except Exception as exc:
             raise KeychainUnavailable(
                 _("The keychain refused to store the key: {error}").format(error=exc), how_to_get_a_keychain()
             ) from exc
         self._session_keys.pop(entry, None)
 
-    def set_for_session(self, entry: str, key: str) -> None:
+    def keep(self, entry: str, key: Secret) -> KeychainUnavailable | None:
+        """Store `key` in the keychain or, when it cannot, for this session only (so it is not lost);
+        returns the keychain's refusal, to tell the user, or None when the key was stored."""
+        try:
+            self.set(entry, key)
+        except KeychainUnavailable as exc:
+            self.set_for_session(entry, key)
+            return exc
+        return None
+
+    def set_for_session(self, entry: str, key: Secret) -> None:
         """Hold `key` in memory until the app quits; nothing is written anywhere."""
-        key = key.strip()
-        register_secret(key)
         self._session_keys[entry] = key
 
     def delete(self, entry: str) -> None:

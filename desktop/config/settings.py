@@ -76,6 +76,11 @@ class SettingsStore:
         """Call `listener(key, value)` after every change."""
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Callable[[str, Any], None]) -> None:
+        """Stop calling `listener` (a closed window's)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def save(self) -> None:
         """Write the file atomically (temp file + rename), keeping keys from newer versions; any thread."""
         with self._write_lock:  # snapshot and write together, so an older snapshot never lands last

@@ -8,10 +8,11 @@ at most one bounded segment of the prefix, so its cost does not grow with the an
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QSizePolicy, QTextBrowser, QVBoxLayout, QWidget
 
-from desktop.ui.markdown_html import render_markdown, split_stable
+from desktop.ui.markdown_html import COPY_CODE_SCHEME, render_answer, split_stable
 
 
 class AutoHeightBrowser(QTextBrowser):
@@ -20,7 +21,10 @@ class AutoHeightBrowser(QTextBrowser):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setReadOnly(True)
-        self.setOpenExternalLinks(True)
+        # Links are followed by `_follow`: a code block's Copy link is not a page to open.
+        self.setOpenLinks(False)
+        self.anchorClicked.connect(self._follow)
+        self.code_blocks: tuple[str, ...] = ()
         self.setFrameShape(QTextBrowser.Shape.NoFrame)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -30,6 +34,20 @@ class AutoHeightBrowser(QTextBrowser):
         self.document().setDocumentMargin(2)
         self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
         self.setFixedHeight(self._content_height())
+
+    def show_markdown(self, markdown: str, *, highlight: bool = True) -> None:
+        """Show `markdown`; each code block's Copy link copies that block's source."""
+        answer = render_answer(markdown, highlight=highlight)
+        self.code_blocks = answer.code_blocks
+        self.setHtml(answer.html)
+
+    def _follow(self, url: QUrl) -> None:
+        if url.scheme() == COPY_CODE_SCHEME:
+            index = int(url.path()) if url.path().isdigit() else -1
+            if 0 <= index < len(self.code_blocks):
+                QGuiApplication.clipboard().setText(self.code_blocks[index])
+        elif not url.isRelative():
+            QDesktopServices.openUrl(url)
 
     def _content_height(self) -> int:
         margins = self.contentsMargins()
@@ -93,7 +111,7 @@ class MarkdownView(QWidget):
         tail = text[stable:]
         if tail:
             # A code block still streaming is shown plain; it is highlighted once, when it closes.
-            self._tail.setHtml(render_markdown(tail, highlight=False))
+            self._tail.show_markdown(tail, highlight=False)
         else:
             self._tail.clear()
         self._tail.setVisible(bool(tail))
@@ -119,7 +137,7 @@ class MarkdownView(QWidget):
             self._layout.insertWidget(len(self._segments), segment)
             self._segments.append(segment)
             self._segment_sources.append(markdown)
-        self._segments[-1].setHtml(render_markdown(self._segment_sources[-1]))
+        self._segments[-1].show_markdown(self._segment_sources[-1])
 
     def _reset(self) -> None:
         for segment in self._segments:

@@ -43,7 +43,7 @@ from desktop.chat.request import AskOptions
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.logsetup import trace
-from desktop.media.images import ImageError
+from desktop.media.images import read_picture_file
 from desktop.ui.capture_flow import physical_pointer
 from desktop.ui.composer import Composer, images_from_mime
 from desktop.ui.conversation_view import ConversationView
@@ -59,26 +59,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_MAX_FILE_BYTES = 50 * 1024 * 1024
 _IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.gif *.bmp *.tif *.tiff)"
 
 
 def load_image_file(path: Path, origin: str) -> Attachment:
     """Read and decode an image file (worker thread); ImageError says what is wrong with it."""
-    try:
-        size = path.stat().st_size
-        if size > _MAX_FILE_BYTES:
-            raise ImageError(_("'{name}' is {mb:.0f} MB; the limit is 50 MB.").format(name=path.name, mb=size / 1e6),
-                             _("Attach a smaller image, or crop it first."))
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageError(_("Could not read '{name}': {error}").format(name=path.name, error=exc.strerror or exc),
-                         _("Check that the file exists and you may read it.")) from exc
-    try:
-        attachment = Attachment.from_bytes(data, path.name, origin)
-    except ImageError as exc:
-        raise ImageError(_("'{name}' is not a picture the app can read.").format(name=path.name), exc.hint,
-                         detail=exc.detail) from exc
+    data, image = read_picture_file(path)
+    attachment = Attachment(name=path.name, width=image.width, height=image.height, origin=origin, data=data,
+                            pixels=image)
     prepare_previews(attachment)
     return attachment
 
@@ -108,7 +96,6 @@ class ChatWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.conversation = Conversation()
         self._reply_task: asyncio.Task[None] | None = None
-        self._pending_loads = 0
         self._background: set[asyncio.Task[object]] = set()
         self._restored: tuple[str, list[Attachment]] | None = None  # a failed question put back for editing
 
@@ -260,9 +247,13 @@ class ChatWindow(QMainWindow):
         self.banner_text.setText(text)
         self.banner.show()
 
-    def _on_setting(self, key: str, _value: object) -> None:
+    def _on_setting(self, key: str, value: object) -> None:
         if key == "capture.scope":
             self._update_scope_hint()
+        elif key == "chat.thinking":  # changed elsewhere (`glmv-desktop config set`): the switch shows it
+            self.composer.thinking.setChecked(bool(value))
+        elif key == "images.token_budget":
+            self.composer.budget.setValue(int(value))  # type: ignore[call-overload]
         elif key.startswith("endpoint.profiles"):
             self.reload_endpoints()
         elif key in ("endpoint.active", "endpoint.model"):
@@ -297,22 +288,8 @@ class ChatWindow(QMainWindow):
                 work = asyncio.to_thread(load_image_file, item, origin)
             else:
                 work = asyncio.to_thread(load_pasted_image, item, origin)
-            self._pending_loads += 1
-            self._track(run_async(work, notifier=self.notifier, owner=self, on_done=self._attach_loaded,
-                                  on_error=self._attach_failed))
-
-    async def attachments_settled(self) -> None:
-        """Wait until every image being read or decoded has been attached (or has failed)."""
-        while self._pending_loads:
-            await asyncio.sleep(0.02)
-
-    def _attach_loaded(self, attachment: Attachment) -> None:
-        self._pending_loads -= 1
-        self.composer.add_attachment(attachment)
-
-    def _attach_failed(self, error: BaseException) -> None:
-        self._pending_loads -= 1
-        self.notifier.show_error(error, self)
+            self._track(run_async(work, notifier=self.notifier, owner=self, on_done=self.composer.add_attachment,
+                                  on_error=lambda error: self.notifier.show_error(error, self)))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         """Accept dragged images and image files."""

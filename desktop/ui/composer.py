@@ -240,9 +240,13 @@ class Composer(QWidget):
         for attachment in list(self._attachments):
             self.remove_attachment(attachment)
 
-    def append_text(self, text: str) -> None:
-        """Add `text` after what is typed (on a new line), keeping the draft."""
+    def append_text(self, text: str, *, once: bool = False) -> None:
+        """Add `text` after what is typed (on a new line), keeping the draft; with `once`, not when the draft
+        already ends with it (the same question handed over again)."""
         draft = self.prompt.toPlainText()
+        last_line = draft.rstrip().rsplit("\n", 1)[-1]
+        if once and text.strip() and last_line.strip() == text.strip():
+            return
         self.prompt.setPlainText(f"{draft.rstrip()}\n{text}" if draft.strip() else text)
         self.prompt.moveCursor(self.prompt.textCursor().MoveOperation.End)
 

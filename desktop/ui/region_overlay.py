@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,6 +27,7 @@ from PySide6.QtGui import (
     QColor,
     QCursor,
     QFont,
+    QFontMetrics,
     QGuiApplication,
     QImage,
     QKeyEvent,
@@ -52,6 +54,7 @@ MIN_SIDE = 8  # physical pixels; smaller selections are almost always a slipped 
 HANDLE = 8  # logical pixels, the side of a resize handle
 MAGNIFIER_SOURCE = 15  # physical pixels shown around the pointer
 MAGNIFIER_ZOOM = 8
+MAGNIFIER_PADDING = 6  # logical pixels around the magnifier's label
 _DIM = QColor(0, 0, 0, 120)
 _ACCENT = QColor(56, 132, 255)
 
@@ -515,13 +518,45 @@ class RegionOverlay(QWidget):
     def magnifier_rect(self, local: QPointF) -> QRect:
         """Where the magnifier is drawn for a pointer at `local` (flipped near the edges)."""
         side = MAGNIFIER_SOURCE * MAGNIFIER_ZOOM
-        size = QSize(side, side + 36)
+        label = self._magnifier_label_size()
+        size = QSize(max(side, label.width()), side + label.height())
         x, y = int(local.x()) + 24, int(local.y()) + 24
         if x + size.width() > self.width():
             x = int(local.x()) - 24 - size.width()
         if y + size.height() > self.height():
             y = int(local.y()) - 24 - size.height()
         return QRect(QPoint(x, y), size)
+
+    def magnifier_label_rect(self, local: QPointF) -> QRect:
+        """Where the magnifier's coordinates and colour are written, below its zoomed pixels."""
+        box = self.magnifier_rect(local)
+        side = MAGNIFIER_SOURCE * MAGNIFIER_ZOOM
+        return QRect(box.left(), box.top() + side, box.width(), box.height() - side)
+
+    def magnifier_font(self) -> QFont:
+        """The font of the overlay's labels (the magnifier's and the selection's size)."""
+        font = QFont(self.font())
+        font.setPointSizeF(max(9.0, font.pointSizeF()))
+        return font
+
+    def magnifier_lines(self, pointer: tuple[int, int], colour: QColor) -> list[str]:
+        """The magnifier's label for a pointer at a physical pixel of `colour`."""
+        return [f"{pointer[0]}, {pointer[1]}", colour.name().upper()]
+
+    def _magnifier_label_size(self) -> QSize:
+        """Room for the longest label any pointer on this desktop can produce, in the label's font."""
+        metrics = QFontMetrics(self.magnifier_font(), self)
+        # Proportional fonts have digits of different widths: measure the widest one in every place.
+        digit = max("0123456789", key=metrics.horizontalAdvance)
+        hex_digit = max("0123456789ABCDEF", key=metrics.horizontalAdvance)
+        desktop = self.selector.desktop
+        corners = [(x, y) for x in (desktop.left, desktop.right - 1) for y in (desktop.top, desktop.bottom - 1)]
+        coordinates = max((re.sub(r"\d", digit, self.magnifier_lines(corner, QColor())[0]) for corner in corners),
+                          key=metrics.horizontalAdvance)
+        lines = [coordinates, "#" + hex_digit * 6]
+        width = max(metrics.horizontalAdvance(line) for line in lines)
+        height = metrics.lineSpacing() * (len(lines) - 1) + metrics.height()
+        return QSize(width + 2 * MAGNIFIER_PADDING, height + 2 * MAGNIFIER_PADDING)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         painter = QPainter(self)
@@ -567,9 +602,7 @@ class RegionOverlay(QWidget):
 
     def _paint_size(self, painter: QPainter, r: QRectF, sel: Rect) -> None:
         text = f"{sel.width} × {sel.height}"
-        font = QFont(self.font())
-        font.setPointSizeF(max(9.0, font.pointSizeF()))
-        painter.setFont(font)
+        painter.setFont(self.magnifier_font())
         box = painter.fontMetrics().boundingRect(text).adjusted(-6, -3, 6, 3)
         box.moveTopLeft(QPoint(int(r.left()), int(r.top()) - box.height() - 6))
         if box.top() < 0:
@@ -603,7 +636,7 @@ class RegionOverlay(QWidget):
         local = self.to_local(*pointer)
         box = self.magnifier_rect(local)
         side = MAGNIFIER_SOURCE * MAGNIFIER_ZOOM
-        zoom_area = QRect(box.left(), box.top(), side, side)
+        zoom_area = QRect(box.left() + (box.width() - side) // 2, box.top(), side, side)
         half = MAGNIFIER_SOURCE // 2
         px, py = pointer[0] - self.picture.area.left, pointer[1] - self.picture.area.top
         source = QRect(px - half, py - half, MAGNIFIER_SOURCE, MAGNIFIER_SOURCE)
@@ -620,8 +653,9 @@ class RegionOverlay(QWidget):
         colour = self.picture.image.pixelColor(min(max(px, 0), self.picture.image.width() - 1),
                                                min(max(py, 0), self.picture.image.height() - 1))
         painter.setPen(QColor("white"))
-        text = f"{pointer[0]}, {pointer[1]}   {colour.name().upper()}"
-        painter.drawText(QRect(box.left(), box.top() + side, box.width(), 36), Qt.AlignmentFlag.AlignCenter, text)
+        painter.setFont(self.magnifier_font())
+        painter.drawText(self.magnifier_label_rect(local), Qt.AlignmentFlag.AlignCenter,
+                         "\n".join(self.magnifier_lines(pointer, colour)))
 
 
 def build_toolbar(parent: QWidget, selector: RegionSelector | None) -> QWidget:
@@ -665,15 +699,6 @@ def build_toolbar(parent: QWidget, selector: RegionSelector | None) -> QWidget:
     bar.adjustSize()
     bar.hide()
     return bar
-
-
-def warm_up_widgets() -> None:
-    """Style and lay out a toolbar once, off the clock, so the first overlay shows as fast as later ones."""
-    holder = QWidget()
-    bar = build_toolbar(holder, None)
-    bar.ensurePolished()
-    bar.sizeHint()
-    holder.deleteLater()
 
 
 _CURSORS = {

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -36,11 +37,11 @@ from desktop.assistant.services import Services
 from desktop.chat.client import Endpoint
 from desktop.chat.probe import ConnectionReport, check_endpoint
 from desktop.config.profiles import TRAITS, EndpointProfile, Flavor, ProfileError, ThinkingSwitch, preset
-from desktop.config.schema import SCHEMA, Setting
-from desktop.config.secrets import KeychainStatus
+from desktop.config.schema import BY_KEY, SCHEMA, Setting
+from desktop.config.secrets import KeychainStatus, KeychainUnavailable
 from desktop.errors import UserFacingError
 from desktop.i18n import _
-from desktop.logsetup import register_secret
+from desktop.secret import Secret
 from desktop.ui.hotkeys_page import HotkeysPage
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import run_async
@@ -135,15 +136,31 @@ class GeneralPage(QWidget):
         scroll.setWidget(body)
         outer.addWidget(scroll)
 
+    def values(self) -> dict[str, Any]:
+        """Every shown value, checked against the schema; ValueError says which one is wrong."""
+        return {key: BY_KEY[key].coerce(editor_value(BY_KEY[key], editor)) for key, editor in self.editors.items()}
+
     def apply(self) -> None:
         """Store every edited value (each is validated by the schema)."""
-        for key, editor in self.editors.items():
-            setting = next(s for s in SCHEMA if s.key == key)
-            self._services.settings.set(key, editor_value(setting, editor))
+        for key, value in self.values().items():
+            self._services.settings.set(key, value)
+
+
+def _same_endpoint(a: EndpointProfile, b: EndpointProfile) -> bool:
+    """Whether two versions of an endpoint behave the same (a form's text against what was saved)."""
+    def meaning(p: EndpointProfile) -> tuple[object, ...]:
+        return (p.id, p.name.strip(), p.flavor, p.base_url.strip().rstrip("/"), p.model.strip(),
+                p.traits.thinking_switch)
+
+    return meaning(a) == meaning(b)
 
 
 class EndpointsPage(QWidget):
-    """List of endpoint profiles and the form for the selected one."""
+    """List of endpoint profiles and the form for the selected one.
+
+    Edits (names, URLs, models, typed keys, added and removed endpoints) are a draft until the
+    dialog's OK applies them all at once; Cancel drops them, asking first when something changed.
+    """
 
     profiles_changed = Signal()
 
@@ -153,6 +170,11 @@ class EndpointsPage(QWidget):
         self._notifier = notifier
         self._test_task: asyncio.Task[ConnectionReport] | None = None
         self._keychain: KeychainStatus | None = None
+        self._drafts: list[EndpointProfile] = services.profiles.all()
+        self._saved = {p.id: p for p in self._drafts}  # what the settings held when the page opened
+        self._typed_keys: dict[str, str] = {}  # keys typed for endpoints not shown in the form now
+        self._shown: str | None = None  # id of the endpoint the form shows
+        self._applying = False  # OK is saving: the changes heard meanwhile are the page's own
         outer = QHBoxLayout(self)
         left = QVBoxLayout()
         self.list = QListWidget()
@@ -180,6 +202,7 @@ class EndpointsPage(QWidget):
         form = QFormLayout()
         self.name = QLineEdit()
         self.name.setObjectName("endpoint_name")
+        self.name.textEdited.connect(self._name_edited)
         self.flavor = QComboBox()
         self.flavor.setObjectName("endpoint_flavor")
         for flavor in Flavor:
@@ -216,13 +239,9 @@ class EndpointsPage(QWidget):
         form.addRow("", self.session_only)
         right.addLayout(form)
         actions = QHBoxLayout()
-        self.save_button = QPushButton(_("Save endpoint"))
-        self.save_button.setObjectName("endpoint_save")
-        self.save_button.clicked.connect(self.save_current)
         self.test_button = QPushButton(_("Test connection"))
         self.test_button.setObjectName("endpoint_test")
         self.test_button.clicked.connect(self.test_connection)
-        actions.addWidget(self.save_button)
         actions.addWidget(self.test_button)
         actions.addStretch(1)
         right.addLayout(actions)
@@ -236,12 +255,38 @@ class EndpointsPage(QWidget):
         active = services.profiles.active()
         self._reload(select=active.id if active else None)
         self._check_keychain()
+        services.settings.subscribe(self._on_setting)
+
+    def stop_following(self) -> None:
+        """Stop following outside changes to the endpoints (the dialog has closed)."""
+        self._services.settings.unsubscribe(self._on_setting)
+
+    def _on_setting(self, key: str, _value: object) -> None:
+        """Endpoints changed outside the dialog (the command line, a local server started): take them in,
+        keeping what the user has edited here."""
+        if key != "endpoint.profiles" or self._applying or not shiboken6.isValid(self):
+            return
+        self._keep_form()
+        current = {p.id: p for p in self._services.profiles.all()}
+        drafts = []
+        for draft in self._drafts:
+            saved = self._saved.get(draft.id)
+            untouched = saved is not None and _same_endpoint(draft, saved)
+            if draft.id in current:
+                drafts.append(current[draft.id] if untouched else draft)
+            elif not untouched:
+                drafts.append(draft)  # added here, or edited here while removed elsewhere: OK adds it
+        known = {d.id for d in self._drafts} | set(self._saved)
+        drafts += [p for i, p in current.items() if i not in known]
+        self._drafts, self._saved = drafts, current
+        item = self.list.currentItem()
+        self._reload(select=item.data(Qt.ItemDataRole.UserRole) if item else None)
 
     # -- list -----------------------------------------------------------------------------------
     def _reload(self, select: str | None = None) -> None:
         self.list.blockSignals(True)
         self.list.clear()
-        for profile in self._services.profiles.all():
+        for profile in self._drafts:
             item = QListWidgetItem(profile.name)
             item.setData(Qt.ItemDataRole.UserRole, profile.id)
             self.list.addItem(item)
@@ -250,18 +295,40 @@ class EndpointsPage(QWidget):
         self.list.blockSignals(False)
         if self.list.currentItem() is None and self.list.count():
             self.list.setCurrentRow(0)
+        self._shown = None  # the form was kept before the list was rebuilt
         self._on_selected(self.list.currentItem(), None)
 
+    def _draft(self, profile_id: str) -> EndpointProfile | None:
+        return next((p for p in self._drafts if p.id == profile_id), None)
+
     def selected(self) -> EndpointProfile | None:
-        """The profile shown in the form."""
+        """The selected endpoint as edited so far (what OK would save), not yet validated."""
+        self._keep_form()
         item = self.list.currentItem()
-        return self._services.profiles.get(item.data(Qt.ItemDataRole.UserRole)) if item else None
+        return self._draft(item.data(Qt.ItemDataRole.UserRole)) if item else None
+
+    def _keep_form(self) -> None:
+        """Copy the form into the draft of the endpoint it shows (before showing another, or saving)."""
+        current = self._draft(self._shown) if self._shown else None
+        if current is None:
+            return
+        flavor = Flavor(self.flavor.currentData())
+        switch = ThinkingSwitch(self.thinking_switch.currentData()) if flavor is Flavor.CUSTOM else None
+        edited = EndpointProfile(id=current.id, name=self.name.text(), flavor=flavor, base_url=self.base_url.text(),
+                                 model=self.model.currentText(), thinking_switch=switch)
+        self._drafts[self._drafts.index(current)] = edited
+        if self.api_key.text().strip():
+            self._typed_keys[current.id] = self.api_key.text().strip()
+        else:
+            self._typed_keys.pop(current.id, None)  # typed, then cleared again
 
     def _on_selected(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
-        profile = self.selected()
+        self._keep_form()
+        profile = self._draft(item.data(Qt.ItemDataRole.UserRole)) if item else None
+        self._shown = profile.id if profile else None
         enabled = profile is not None
-        for widget in (self.name, self.flavor, self.base_url, self.model, self.api_key, self.save_button,
-                       self.test_button, self.remove_button, self.thinking_switch):
+        for widget in (self.name, self.flavor, self.base_url, self.model, self.api_key, self.test_button,
+                       self.remove_button, self.thinking_switch):
             widget.setEnabled(enabled)
         self.test_result.clear()
         self.api_key.clear()
@@ -275,6 +342,7 @@ class EndpointsPage(QWidget):
         self._fill_models(profile.flavor, profile.model)
         self.thinking_switch.setCurrentIndex(self.thinking_switch.findData(profile.traits.thinking_switch))
         self._show_flavor_fields(profile.flavor)
+        self.api_key.setText(self._typed_keys.get(profile.id, ""))
         self.api_key.setPlaceholderText(_("checking the keychain…"))
 
         async def has_key() -> bool:
@@ -285,6 +353,11 @@ class EndpointsPage(QWidget):
                                             (_("required") if profile.traits.needs_key else _("optional")))
 
         run_async(has_key(), notifier=self._notifier, owner=self, on_done=show)
+
+    def _name_edited(self, text: str) -> None:
+        item = self.list.currentItem()
+        if item is not None:
+            item.setText(text)
 
     def _fill_models(self, flavor: Flavor, current: str) -> None:
         self.model.clear()
@@ -305,67 +378,103 @@ class EndpointsPage(QWidget):
         self._show_flavor_fields(flavor)
 
     def add_profile(self, flavor: Flavor) -> EndpointProfile:
-        """Add a new profile of `flavor` with its usual values and select it."""
+        """Add a new endpoint of `flavor` with its usual values to the draft and select it."""
+        self._keep_form()
         profile = preset(flavor)
         if not profile.base_url:
             profile = EndpointProfile(name=profile.name, flavor=flavor, base_url="http://127.0.0.1:8000/v1", model="")
-        profile = self._services.profiles.upsert(profile)
+        self._drafts.append(profile)
         self._reload(select=profile.id)
-        self.profiles_changed.emit()
         self.name.setFocus()
+        self.name.selectAll()
         return profile
 
     def remove_selected(self) -> None:
-        """Remove the selected profile and its key."""
+        """Take the selected endpoint out of the draft (its key goes when OK applies it)."""
         profile = self.selected()
         if profile is None:
             return
-        self._services.profiles.remove(profile.id)
-        run_async(asyncio.to_thread(self._services.secrets.delete, profile.keychain_entry),
-                  notifier=self._notifier, owner=self)
+        self._drafts.remove(profile)
+        self._typed_keys.pop(profile.id, None)
         self._reload()
-        self.profiles_changed.emit()
 
     # -- save --------------------------------------------------------------------------------------
     def form_profile(self) -> EndpointProfile:
-        """The profile as edited in the form (validated)."""
-        current = self.selected()
-        assert current is not None
-        flavor = Flavor(self.flavor.currentData())
-        switch = ThinkingSwitch(self.thinking_switch.currentData()) if flavor is Flavor.CUSTOM else None
-        return EndpointProfile(id=current.id, name=self.name.text(), flavor=flavor, base_url=self.base_url.text(),
-                               model=self.model.currentText(), thinking_switch=switch).validated()
+        """The selected endpoint as edited in the form (validated)."""
+        profile = self.selected()
+        assert profile is not None
+        return profile.validated()
 
-    def save_current(self) -> asyncio.Task[None] | None:
-        """Save the form; a typed key goes to the keychain (or the session only, if chosen)."""
+    def has_changes(self) -> bool:
+        """True when OK would change an endpoint or store a key."""
+        self._keep_form()
+        saved = list(self._saved.values())
+        return bool(self._typed_keys) or len(saved) != len(self._drafts) or not all(
+            _same_endpoint(a, b) for a, b in zip(self._drafts, saved, strict=True))
+
+    def check(self) -> list[EndpointProfile]:
+        """Every endpoint as OK would save it; raises UserFacingError, with that endpoint selected, when one
+        cannot work."""
+        self._keep_form()
+        clean = []
+        for draft in self._drafts:
+            try:
+                clean.append(draft.validated())
+            except ProfileError as exc:
+                self._reload(select=draft.id)
+                raise UserFacingError(_("Endpoint '{name}': {problem}").format(
+                    name=draft.name.strip() or _("(no name)"), problem=exc)) from exc
+        return clean
+
+    def apply(self) -> asyncio.Task[None] | None:
+        """Save every edited, added and removed endpoint, and typed keys (stored in the background).
+
+        Raises UserFacingError like `check`, before anything is saved. Returns the task storing the keys, if any.
+        """
+        clean = self.check()
+        book = self._services.profiles
+        kept = {p.id for p in clean}
+        removed = [p for p in self._saved.values() if p.id not in kept]
+        changed = [p for p in clean if p.id not in self._saved or not _same_endpoint(p, self._saved[p.id])]
+        self._applying = True
         try:
-            profile = self._services.profiles.upsert(self.form_profile())
-        except ProfileError as exc:
-            self._notifier.show_error(UserFacingError(str(exc)), self)
+            for profile in removed:
+                book.remove(profile.id)
+            for profile in changed:
+                book.upsert(profile)
+        finally:
+            self._applying = False
+        self._drafts = clean
+        self._saved = {p.id: p for p in clean}
+        keys = {book.get(i).keychain_entry: Secret(k) for i, k in self._typed_keys.items()  # type: ignore[union-attr]
+                if book.get(i) is not None}
+        self._typed_keys.clear()
+        self.api_key.clear()
+        if removed or changed:
+            self.profiles_changed.emit()
+        for profile in removed:
+            # Not owned by the page: the dialog may be gone before the keychain answers, and a failure is still told.
+            run_async(asyncio.to_thread(self._services.secrets.delete, profile.keychain_entry), notifier=self._notifier)
+        if not keys:
             return None
-        key = self.api_key.text().strip()
-        self._select_item_text(profile)
-        self.profiles_changed.emit()
-        if not key:
-            return None
+        return run_async(self._store_keys(keys, session_only=self.session_only.isChecked()), notifier=self._notifier,
+                         on_done=self._keys_stored)
+
+    async def _store_keys(self, keys: dict[str, Secret], *, session_only: bool) -> None:
         secrets = self._services.secrets
-
-        async def store() -> None:
-            if self.session_only.isChecked():
-                secrets.set_for_session(profile.keychain_entry, key)
+        refused: KeychainUnavailable | None = None
+        for entry, key in keys.items():
+            if session_only:
+                secrets.set_for_session(entry, key)
             else:
-                await asyncio.to_thread(secrets.set, profile.keychain_entry, key)
+                refused = await asyncio.to_thread(secrets.keep, entry, key) or refused
+        if refused is not None:
+            raise UserFacingError(refused.message, _("The key is used for this session only. {fix}").format(
+                fix=refused.hint))
 
-        def stored(_result: None) -> None:
-            self.api_key.clear()
+    def _keys_stored(self, _result: None) -> None:
+        if shiboken6.isValid(self) and not self.api_key.text():
             self.api_key.setPlaceholderText(_("a key is stored — type to replace it"))
-
-        return run_async(store(), notifier=self._notifier, owner=self, on_done=stored)
-
-    def _select_item_text(self, profile: EndpointProfile) -> None:
-        item = self.list.currentItem()
-        if item is not None:
-            item.setText(profile.name)
 
     # -- keychain ------------------------------------------------------------------------------------
     def _check_keychain(self) -> None:
@@ -398,15 +507,12 @@ class EndpointsPage(QWidget):
         except ProfileError as exc:
             self._notifier.show_error(UserFacingError(str(exc)), self)
             return
-        typed_key = self.api_key.text().strip()
-        if typed_key:
-            register_secret(typed_key)
-        model = profile.model
+        typed = self.api_key.text().strip()
+        typed_key = Secret(typed) if typed else None
 
         async def run() -> ConnectionReport:
-            key: str | None = typed_key or await asyncio.to_thread(self._services.secrets.get,
-                                                                   profile.keychain_entry)
-            return await check_endpoint(self._services.client, Endpoint(profile, key), model)
+            key = typed_key or await asyncio.to_thread(self._services.secrets.get, profile.keychain_entry)
+            return await check_endpoint(self._services.client, Endpoint(profile, key), profile.model)
 
         self.test_button.setText(_("Cancel test"))
         self.test_result.setText(_("Testing {url} …").format(url=html.escape(profile.base_url)))
@@ -438,19 +544,19 @@ class EndpointsPage(QWidget):
                 current = self.model.currentText()
                 self.model.clear()
                 self.model.addItems(report.models)
-                self.model.setCurrentText(current or report.models[0])
+                self.model.setCurrentText(current or report.model or report.models[0])
         else:
             lines.append(_("✘ Listing models failed: {error}").format(error=html.escape(str(report.models_error))))
         if report.vision_ok:
-            lines.append(_("✔ Vision works: the model answered a question about a test picture: “{reply}”").format(
-                reply=html.escape(report.vision_reply[:200])))
+            lines.append(_("✔ Vision works: {model} answered a question about a test picture: “{reply}”").format(
+                model=html.escape(report.model), reply=html.escape(report.vision_reply[:200])))
         elif report.vision_error is not None:
             lines.append(_("✘ Vision test failed: {error}").format(error=html.escape(str(report.vision_error))))
         self.test_result.setText("<br/>".join(lines))
 
 
 class SettingsDialog(QDialog):
-    """The settings window (non-modal)."""
+    """The settings window (non-modal). OK saves everything shown; Cancel asks before dropping changes."""
 
     profiles_changed = Signal()
 
@@ -458,7 +564,7 @@ class SettingsDialog(QDialog):
                  hotkeys: HotkeyService | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("settings_dialog")
-        self.setWindowTitle(_("GLM-V Desktop — Settings"))
+        self.setWindowTitle(_("Settings"))
         self.resize(820, 520)
         layout = QVBoxLayout(self)
         self.tabs = QTabWidget()
@@ -470,18 +576,65 @@ class SettingsDialog(QDialog):
         self.hotkeys = HotkeysPage(services, notifier, hotkeys)
         self.tabs.addTab(self.hotkeys, _("Hotkeys && capture"))
         layout.addWidget(self.tabs)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self._accept)
-        buttons.rejected.connect(self.reject)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.setObjectName("settings_buttons")
+        self.buttons.accepted.connect(self._accept)
+        self.buttons.rejected.connect(self.reject)
         self.finished.connect(self.endpoints.cancel_test)
-        layout.addWidget(buttons)
+        self.finished.connect(self.endpoints.stop_following)
+        layout.addWidget(self.buttons)
         self._notifier = notifier
+        self._services = services
+        self.key_task: asyncio.Task[None] | None = None  # the keys OK is storing (tests wait for it)
+        self._asking: QMessageBox | None = None
+
+    def has_changes(self) -> bool:
+        """True when OK would change something (or something shown cannot be saved as it is)."""
+        settings = self._services.settings
+        try:
+            general = any(settings.get(key) != value for key, value in self.general.values().items())
+            hotkeys = any(settings.get(key) != text for key, text in self.hotkeys.values().items())
+        except ValueError:
+            return True
+        return general or hotkeys or self.endpoints.has_changes()
 
     def _accept(self) -> None:
-        try:
-            self.general.apply()
-            self.hotkeys.apply()
+        try:  # every page is checked before any is saved, so a refusal leaves nothing half-applied
+            self.general.values()
+            self.hotkeys.values()
+            self.endpoints.check()
+        except UserFacingError as exc:
+            self._notifier.show_error(exc, self)
+            return
         except ValueError as exc:
             self._notifier.show_error(UserFacingError(str(exc)), self)
             return
+        self.key_task = self.endpoints.apply()
+        self.general.apply()
+        self.hotkeys.apply()
         self.accept()
+
+    def reject(self) -> None:
+        """Cancel, Esc or the close button: drop the changes, asking first if there are any."""
+        if self._asking is not None:
+            return
+        if not self.has_changes():
+            super().reject()
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, _("Settings"), _("Save the changes you made?"),
+                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                          | QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("unsaved_settings")
+        box.setInformativeText(_("Discard drops them; Cancel goes back to the settings."))
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(self._answered)
+        self._asking = box
+        box.open()
+
+    def _answered(self, answer: int) -> None:
+        self._asking = None
+        if answer == QMessageBox.StandardButton.Save:
+            self._accept()
+        elif answer == QMessageBox.StandardButton.Discard:
+            super().reject()

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QCursor, QGuiApplication
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QCursor, QFontMetrics, QGuiApplication
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QToolButton
 
@@ -233,3 +233,48 @@ def test_hidpi_selection_returns_physical_pixels(qtbot: object, x_display: objec
     finally:
         chosen.cancel()
         chosen.deleteLater()
+
+
+@pytest.mark.parametrize("monitor", [Rect(7680, 2160, 3840, 2160), Rect(-3840, -2160, 3840, 2160)],
+                         ids=["4K right of and below three others", "4K left of and above the primary"])
+def test_the_magnifier_label_holds_its_longest_coordinates_and_colour(qtbot: object, x_display: object,
+                                                                      monitor: Rect) -> None:
+    # GIVEN a 4K monitor far out on a multi-monitor desktop (five-digit and negative physical coordinates)
+    chosen = RegionSelector([Screenshot(Image.new("RGB", (monitor.width, monitor.height)), monitor, "test")], [],
+                            own_pid=1)
+    chosen.show()
+    overlay = chosen.overlays[0]
+    qtbot.waitExposed(overlay)  # type: ignore[attr-defined]
+    try:
+        metrics = QFontMetrics(overlay.magnifier_font(), overlay)
+        xs = {monitor.left, monitor.right - 1, *_same_digits(monitor.left, monitor.right - 1)}
+        ys = {monitor.top, monitor.bottom - 1, *_same_digits(monitor.top, monitor.bottom - 1)}
+        colours = [QColor(f"#{digit * 6}") for digit in "0123456789ABCDEF"]
+        # WHEN the pointer is anywhere, near every edge of the overlay, over any colour
+        for local in (QPointF(5, 5), QPointF(overlay.width() - 5, overlay.height() - 5)):
+            label = overlay.magnifier_label_rect(local)
+            # THEN the label lies inside the magnifier, on the screen
+            assert overlay.magnifier_rect(local).contains(label) and overlay.rect().contains(label)
+            for x in xs:
+                for y in ys:
+                    for colour in colours:
+                        lines = overlay.magnifier_lines((x, y), colour)
+                        # AND every line of it fits the rect it is drawn into
+                        needed = metrics.boundingRect(label, Qt.AlignmentFlag.AlignCenter, "\n".join(lines))
+                        assert max(metrics.horizontalAdvance(line) for line in lines) <= label.width(), lines
+                        assert label.contains(needed), (lines, needed, label)
+    finally:
+        chosen.cancel()
+        chosen.deleteLater()
+
+
+def _same_digits(low: int, high: int) -> list[int]:
+    """Numbers between `low` and `high` written with one repeated digit (the widest digit shows up)."""
+    found = []
+    for length in range(1, 6):
+        for digit in "123456789":
+            for sign in (1, -1):
+                value = sign * int(digit * length)
+                if low <= value <= high:
+                    found.append(value)
+    return found

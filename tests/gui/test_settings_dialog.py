@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from keyring.backends import fail
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QCheckBox, QComboBox, QSpinBox
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDialogButtonBox, QMessageBox, QSpinBox
 
 from desktop.assistant.services import AppPaths, Services
-from desktop.config.profiles import Flavor
+from desktop.config.profiles import Flavor, ProfileBook, preset
 from desktop.config.schema import SCHEMA
 from desktop.config.secrets import SecretStore
+from desktop.config.settings import SettingsStore
 from desktop.hotkeys.base import HotkeyAction
+from desktop.secret import Secret
 from desktop.ui.notifier import Notifier
 from desktop.ui.settings_dialog import SettingsDialog
 from tests.support.fake_openai_server import FakeOpenAIServer, Scenario
@@ -33,6 +37,22 @@ def add_endpoint(qtbot: Any, dialog: SettingsDialog, flavor: Flavor) -> None:
                     and dialog.endpoints.selected().flavor is flavor, timeout=2000)
 
 
+def press_ok(qtbot: Any, dialog: SettingsDialog) -> None:
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    if dialog.key_task is not None:
+        qtbot.waitUntil(dialog.key_task.done, timeout=5000)
+        assert dialog.key_task.exception() is None
+
+
+def select(dialog: SettingsDialog, profile_id: str) -> None:
+    page = dialog.endpoints
+    for row in range(page.list.count()):
+        if page.list.item(row).data(Qt.ItemDataRole.UserRole) == profile_id:
+            page.list.setCurrentRow(row)
+            return
+    raise AssertionError(f"no endpoint {profile_id} in the list")
+
+
 def test_add_edit_store_key_and_test_connection(qtbot: Any, services: Services,
                                                 fake_server: FakeOpenAIServer) -> None:
     fake_server.set_scenario(Scenario(models=("glm-4.6v", "glm-4.5v"), require_api_key="team-key-123456",
@@ -45,24 +65,152 @@ def test_add_edit_store_key_and_test_connection(qtbot: Any, services: Services,
     page.model.setCurrentText("glm-4.6v")
     page.api_key.setText("team-key-123456")
     qtbot.waitUntil(lambda: "system keychain" in page.key_status.text(), timeout=5000)
-    task = page.save_current()
-    assert task is not None
-    qtbot.waitUntil(task.done, timeout=5000)
-    saved = page.selected()
-    assert saved is not None and saved.name == "Team server" and saved.base_url == fake_server.base_url
-    assert SecretStore().get(saved.keychain_entry) == "team-key-123456"
-    assert "team-key" not in services.paths.settings_file.read_text(encoding="utf-8")
 
-    page.test_connection()
+    page.test_connection()  # with the typed key, before anything is saved
     qtbot.waitUntil(lambda: "Vision works" in page.test_result.text() or "failed" in page.test_result.text(),
                     timeout=10000)
     assert "2 model(s)" in page.test_result.text() and "Vision works" in page.test_result.text()
     chat = fake_server.chat_requests[-1].body
     assert chat["messages"][0]["content"][0]["image_url"]["url"].startswith("data:image/png;base64,")
 
-    page.remove_selected()
+    press_ok(qtbot, dialog)
+    assert not dialog.isVisible()
+    saved = next(p for p in services.profiles.all() if p.name == "Team server")
+    assert saved.base_url == fake_server.base_url
+    assert SecretStore().get(saved.keychain_entry) == Secret("team-key-123456")
+    assert "team-key" not in services.paths.settings_file.read_text(encoding="utf-8")
+
+    again = make_dialog(qtbot, services)
+    select(again, saved.id)
+    again.endpoints.remove_selected()
+    assert services.profiles.get(saved.id) is not None  # a draft until OK
+    press_ok(qtbot, again)
     assert services.profiles.get(saved.id) is None
     qtbot.waitUntil(lambda: SecretStore().get(saved.keychain_entry) is None, timeout=5000)
+
+
+def test_ok_saves_what_the_form_shows(qtbot: Any, services: Services) -> None:
+    # GIVEN two endpoints edited one after the other, with no other button pressed
+    first, second = services.profiles.all()[:2]
+    dialog = make_dialog(qtbot, services)
+    page = dialog.endpoints
+    select(dialog, first.id)
+    page.name.setText("Renamed cloud")
+    select(dialog, second.id)
+    page.model.setCurrentText("glm-4.5v")
+    changed: list[bool] = []
+    dialog.profiles_changed.connect(lambda: changed.append(True))
+    # WHEN OK is pressed
+    press_ok(qtbot, dialog)
+    # THEN both edits are saved, and the app is told
+    assert services.profiles.get(first.id).name == "Renamed cloud"
+    assert services.profiles.get(second.id).model == "glm-4.5v"
+    assert changed == [True]
+    reread = ProfileBook(SettingsStore(services.paths.settings_file))
+    assert reread.get(first.id).name == "Renamed cloud"
+
+
+def test_a_key_typed_then_cleared_is_not_stored(qtbot: Any, services: Services) -> None:
+    first, second = services.profiles.all()[:2]
+    dialog = make_dialog(qtbot, services)
+    select(dialog, first.id)
+    dialog.endpoints.api_key.setText("typed-by-mistake-123")
+    select(dialog, second.id)
+    select(dialog, first.id)
+    assert dialog.endpoints.api_key.text() == "typed-by-mistake-123"  # kept while moving around
+    dialog.endpoints.api_key.clear()
+    press_ok(qtbot, dialog)
+    assert dialog.key_task is None
+    assert services.secrets.get(first.keychain_entry) is None
+
+
+def test_endpoints_changed_elsewhere_while_the_dialog_is_open(qtbot: Any, services: Services) -> None:
+    # GIVEN the dialog open with an edit to one endpoint
+    first, second, third = services.profiles.all()[:3]
+    dialog = make_dialog(qtbot, services)
+    select(dialog, first.id)
+    dialog.endpoints.name.setText("Edited here")
+    # WHEN the command line adds one, changes another's address and removes a third
+    added = services.profiles.upsert(preset(Flavor.SGLANG, name="Added elsewhere"))
+    services.profiles.upsert(replace(second, base_url="https://moved.example/v1"))
+    services.profiles.remove(third.id)
+    # THEN the list shows them, the edit here is kept, and OK does not undo the outside changes
+    names = [dialog.endpoints.list.item(row).text() for row in range(dialog.endpoints.list.count())]
+    assert "Added elsewhere" in names and third.name not in names
+    assert dialog.endpoints.name.text() == "Edited here"
+    press_ok(qtbot, dialog)
+    assert services.profiles.get(first.id).name == "Edited here"
+    assert services.profiles.get(second.id).base_url == "https://moved.example/v1"
+    assert services.profiles.get(third.id) is None and services.profiles.get(added.id) is not None
+
+
+def test_an_endpoint_that_cannot_work_keeps_the_dialog_open(qtbot: Any, services: Services) -> None:
+    first, second = services.profiles.all()[:2]
+    notifier = Notifier()
+    dialog = SettingsDialog(services, notifier)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    select(dialog, first.id)
+    dialog.endpoints.base_url.setText("not a url")
+    select(dialog, second.id)
+    dialog.endpoints.name.setText("Also renamed")
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: bool(notifier.shown), timeout=2000)
+    assert dialog.isVisible()
+    assert "not a server address" in notifier.shown[-1]
+    assert dialog.endpoints.selected().id == first.id  # the one to fix is shown
+    assert services.profiles.get(second.id).name == second.name  # nothing saved
+    assert notifier.dialog is not None
+    notifier.dialog.done(0)
+
+
+def test_cancel_asks_before_dropping_changes(qtbot: Any, services: Services) -> None:
+    first = services.profiles.all()[0]
+    dialog = make_dialog(qtbot, services)
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
+    assert not dialog.isVisible()  # nothing changed: closes at once
+
+    dialog = make_dialog(qtbot, services)
+    select(dialog, first.id)
+    dialog.endpoints.name.setText("Half-typed name")
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
+    box = dialog.findChild(QMessageBox, "unsaved_settings")
+    assert box is not None and dialog.isVisible()
+    box.button(QMessageBox.StandardButton.Cancel).click()  # back to the settings
+    qtbot.waitUntil(lambda: dialog.findChild(QMessageBox, "unsaved_settings") is None, timeout=2000)
+    assert dialog.isVisible() and dialog.endpoints.name.text() == "Half-typed name"
+
+    dialog.reject()  # Esc or the window's close button
+    box = dialog.findChild(QMessageBox, "unsaved_settings")
+    box.button(QMessageBox.StandardButton.Save).click()
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=2000)
+    assert services.profiles.get(first.id).name == "Half-typed name"
+
+    dialog = make_dialog(qtbot, services)
+    select(dialog, first.id)
+    dialog.endpoints.name.setText("Dropped")
+    dialog.reject()
+    dialog.findChild(QMessageBox, "unsaved_settings").button(QMessageBox.StandardButton.Discard).click()
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=2000)
+    assert services.profiles.get(first.id).name == "Half-typed name"
+
+
+def test_connection_test_of_a_new_endpoint_asks_a_listed_model(qtbot: Any, services: Services,
+                                                              fake_server: FakeOpenAIServer) -> None:
+    # GIVEN a new custom endpoint whose model is still empty
+    fake_server.set_scenario(Scenario(models=("served-glm", "other"), content="Red and blue."))
+    dialog = make_dialog(qtbot, services)
+    page = dialog.endpoints
+    add_endpoint(qtbot, dialog, Flavor.CUSTOM)
+    page.base_url.setText(fake_server.base_url)
+    assert page.model.currentText() == ""
+    # WHEN the connection is tested
+    page.test_connection()
+    qtbot.waitUntil(lambda: "Vision" in page.test_result.text(), timeout=10000)
+    # THEN the picture question went to the first listed model, which the form now shows
+    assert fake_server.chat_requests[-1].body["model"] == "served-glm"
+    assert "Vision works: served-glm" in page.test_result.text()
+    assert page.model.currentText() == "served-glm"
 
 
 def test_failed_connection_test_says_why(qtbot: Any, services: Services) -> None:
@@ -86,10 +234,9 @@ def test_without_a_keychain_the_key_is_never_written(qtbot: Any, app_paths: AppP
     profile = page.selected()
     assert profile is not None
     page.api_key.setText("cloud-key-abcdef123")
-    task = page.save_current()
-    assert task is not None
-    qtbot.waitUntil(task.done, timeout=5000)
-    assert services.secrets.get(profile.keychain_entry) == "cloud-key-abcdef123"
+    press_ok(qtbot, dialog)
+    assert dialog.key_task is not None
+    assert services.secrets.get(profile.keychain_entry) == Secret("cloud-key-abcdef123")
     for path in app_paths.config.rglob("*"):
         if path.is_file():
             assert "cloud-key" not in path.read_text(encoding="utf-8", errors="replace")

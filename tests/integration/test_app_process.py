@@ -1,4 +1,5 @@
-"""The app as users start it: one instance, a tray menu driven by xdotool, no tray, a crash."""
+"""The app as users start it: one instance, a tray menu driven by xdotool, no tray, a crash, and what a
+start from a terminal prints."""
 
 from __future__ import annotations
 
@@ -54,6 +55,38 @@ def test_second_launch_hands_its_command_to_the_first(app: AppProcess, x_display
     assert app.cli("config", "get", "capture.scope").stdout.strip() == '"all"', "the running app saved it"
 
 
+IN_THE_TRAY = "GLM-V Desktop is running in the tray."
+
+
+def printed(app: AppProcess, text: str, timeout: float = 15.0) -> list[str]:
+    """The app's stdout lines that contain `text`, waiting for the first one to arrive."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not any(text in line for line in app.output):
+        time.sleep(0.05)
+    return [line for line in app.output if text in line]
+
+
+def test_the_app_says_it_is_running_in_the_tray_and_how_to_reach_it(x_display: desktop_env.XServer,
+                                                                    tmp_path: Path) -> None:
+    # GIVEN the app started from a terminal on a desktop with a tray
+    app = AppProcess(app_env(x_display, tmp_path))
+    try:
+        app.wait_for("tray-shown")
+        # THEN it says once that it is up, where, and how to quit it
+        lines = printed(app, IN_THE_TRAY)
+        assert len(lines) == 1, app.output
+        assert "icon" in lines[0] and "glmv-desktop quit" in lines[0]
+        # AND a second launch hands its command over and prints only the running instance's reply
+        again = app.cli("chat")
+        assert again.returncode == 0 and "Chat window opened" in again.stdout
+        assert "running" not in again.stdout + again.stderr
+        assert app.cli("quit").returncode == 0
+        assert app.wait_exit() == 0
+        assert len([line for line in app.output if IN_THE_TRAY in line]) == 1
+    finally:
+        app.kill()
+
+
 def app_windows(x: desktop_env.XServer) -> int:
     """Visible top-level windows of the app (chat window, open menus)."""
     return len(desktop_env.xdotool(x, "search", "--onlyvisible", "--class", "glmv-desktop").split())
@@ -85,6 +118,11 @@ def test_without_a_tray_the_chat_window_is_shown_and_explains(tmp_path: Path) ->
         try:
             app.wait_for("no-tray")
             wait_until(lambda: visible_chat_windows(bare))
+            lines = printed(app, "GLM-V Desktop is running")
+            assert len(lines) == 1, app.output
+            assert "no system tray" in lines[0] and "chat window" in lines[0]
+            assert "glmv-desktop chat" in lines[0] and "glmv-desktop quit" in lines[0]
+            assert IN_THE_TRAY not in lines[0]
             assert app.cli("quit").returncode == 0
             assert app.wait_exit() == 0
         finally:

@@ -260,3 +260,14 @@ def test_save_from_the_overlay_writes_the_pixels_and_other_work_goes_on(
         assert saved.tobytes() == known_picture.crop((100, 150, 300, 250)).tobytes()
     finally:
         other_work.cancel()
+
+
+def test_a_capture_command_while_one_is_under_way_fails_with_the_reason(qtbot: Any, app: AppController,
+                                                                        known_picture: Image.Image) -> None:
+    from desktop.errors import UserFacingError
+
+    assert "Capturing" in app.handle_argv(["capture", "region"])
+    with pytest.raises(UserFacingError, match="already under way"):
+        app.handle_argv(["capture", "region"])
+    app.capture_flow().cancel()
+    qtbot.waitUntil(lambda: not app.capture_flow().busy, timeout=5000)

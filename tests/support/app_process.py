@@ -66,10 +66,10 @@ class AppProcess:
                 return parts[3:]
         raise AssertionError(f"no '{event}' from the app; stdout: {self.output[-20:]} stderr: {self.errors[-20:]}")
 
-    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run a second `glmv-desktop` with the same environment."""
+    def cli(self, *args: str, timeout: float = 60, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """Run a second `glmv-desktop` with the same environment (`stdin` is its standard input)."""
         return subprocess.run([*self.command, *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+                              timeout=timeout, check=False, input=stdin)
 
     def wait_exit(self, timeout: float = 20) -> int:
         """Wait for the app to end; returns its exit status."""

@@ -1,10 +1,10 @@
 """A real X server with two 1920×1080 monitors side by side, for multi-monitor capture tests.
 
 Xvfb and Xephyr have one CRTC and cannot do this; Xorg with the dummy video driver can. The
-server is started with the config `xorg-dummy.conf` found in the `shared/` folder beside the
-repository (a 3840×1080 virtual screen), then xrandr adds the second output to the right of the
-first. `start_dual_monitor_xorg()` raises RuntimeError saying what failed; `dual_monitor_xorg()`
-turns that into a skip, or a failure when GLMV_TEST_STRICT=1.
+server is started with the config `xorg-dummy.conf` beside this module (a 3840×1080 virtual
+screen), then xrandr adds the second output to the right of the first. `start_dual_monitor_xorg()`
+raises RuntimeError saying what failed; `dual_monitor_xorg()` turns that into a skip, or a failure
+when GLMV_TEST_STRICT=1.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 
 from tests.support.desktop_env import STRICT, XServer, _stop, require
 
-CONFIG = Path(__file__).resolve().parents[3] / "shared" / "xorg-dummy.conf"
+CONFIG = Path(__file__).resolve().with_name("xorg-dummy.conf")
 MONITOR_WIDTH, MONITOR_HEIGHT = 1920, 1080
 _START_TIMEOUT = 30.0
 _SERVER_FLAGS = """

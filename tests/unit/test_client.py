@@ -12,6 +12,7 @@ from desktop.chat import errors as e
 from desktop.chat.client import ChatClient, Endpoint, Timeouts
 from desktop.chat.events import ContentDelta, Finished, ReasoningDelta, StreamEvent
 from desktop.config.profiles import Flavor, preset
+from desktop.secret import Secret
 from tests.support.fake_openai_server import (
     SGLANG,
     TRANSFORMERS_SERVE,
@@ -37,7 +38,7 @@ def server() -> Iterator[FakeOpenAIServer]:
 
 def endpoint(server: FakeOpenAIServer, flavor: Flavor = Flavor.VLLM, key: str | None = None) -> Endpoint:
     url = server.zai_base_url if flavor in (Flavor.ZAI, Flavor.BIGMODEL) else server.base_url
-    return Endpoint(preset(flavor, base_url=url), key)
+    return Endpoint(preset(flavor, base_url=url), Secret(key) if key else None)
 
 
 def collect(server: FakeOpenAIServer, flavor: Flavor = Flavor.VLLM, *, timeouts: Timeouts | None = None,
@@ -219,3 +220,24 @@ def test_malformed_chunk_is_a_protocol_error(server: FakeOpenAIServer) -> None:
     server.set_scenario(Scenario(stream_error='{"choices": ["not an object"]}', stream_error_after_chunks=1))
     _, error = collect(server)
     assert isinstance(error, e.BadResponse) and "not an object" in error.detail
+
+
+def test_connection_test_without_a_model_asks_the_first_listed_or_says_there_is_none(server: FakeOpenAIServer) -> None:
+    from desktop.chat.probe import check_endpoint
+
+    async def check() -> object:
+        client = ChatClient(timeouts=Timeouts(connect=2, read=5))
+        try:
+            return await check_endpoint(client, endpoint(server), "")
+        finally:
+            await client.aclose()
+
+    server.set_scenario(Scenario(models=("served-name", "second")))
+    report = asyncio.run(check())
+    assert report.vision_ok and report.model == "served-name"  # type: ignore[attr-defined]
+    assert server.chat_requests[-1].body["model"] == "served-name"
+    server.set_scenario(Scenario(models=()))
+    asked = len(server.chat_requests)
+    report = asyncio.run(check())
+    assert not report.vision_ok and "no model to ask" in report.vision_error.message  # type: ignore[attr-defined]
+    assert len(server.chat_requests) == asked, "nothing was sent with an empty model"

@@ -60,7 +60,7 @@ def test_flash_on_a_24_gb_card_is_tight_with_a_shorter_context() -> None:
 def test_flash_on_a_12_gb_card_is_red_with_the_gguf_as_the_way_out() -> None:
     hardware = machine([gpu("NVIDIA GeForce RTX 3060", 12, (8, 6))])
     result = plan(FLASH, Engine.VLLM, hardware)
-    assert result.fit is Fit.RED and "GiB of GPU memory" in result.reasons[0]
+    assert result.fit is Fit.RED and "GB of GPU memory" in result.reasons[0]
     assert result.alternatives
     gguf = plan(GGUF, Engine.LLAMA_CPP, hardware)
     assert gguf.fit in (Fit.GREEN, Fit.YELLOW) and gguf.gpus == 1 and "-ngl" in gguf.flags

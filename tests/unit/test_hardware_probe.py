@@ -165,7 +165,7 @@ def test_one_h100(tmp_path: Path) -> None:
     ]
     assert (report.nvidia_driver, report.cuda_version) == ("550.54.15", "12.4")
     assert report.problems == []
-    assert "GPU 0: NVIDIA H100 80GB HBM3, 79.6 GiB total, 79.1 GiB free, compute 9.0" in describe(report)
+    assert "GPU 0: NVIDIA H100 80GB HBM3, 85.5 GB total, 84.9 GB free, compute 9.0" in describe(report)
     assert "NVIDIA driver 550.54.15, CUDA 12.4" in describe(report)
 
 
@@ -195,7 +195,7 @@ def test_old_driver_without_compute_cap_is_asked_again_without_it(tmp_path: Path
                 "470.182.03", "11.4")
     ]
     assert len(report.problems) == 1 and "510" in report.problems[0]
-    assert "GPU 0: Tesla V100-SXM2-16GB, 15.8 GiB total, 15.5 GiB free, compute capability unknown" in describe(report)
+    assert "GPU 0: Tesla V100-SXM2-16GB, 16.9 GB total, 16.6 GB free, compute capability unknown" in describe(report)
 
 
 def test_driver_not_loaded(tmp_path: Path) -> None:
@@ -241,7 +241,7 @@ def test_unreadable_values_and_odd_rows(tmp_path: Path) -> None:
     assert (first.memory_total_mib, first.memory_free_mib, first.compute_capability) == (40960, 0, (8, 0))
     assert (second.uuid, second.memory_total_mib, second.compute_capability) == ("", 0, None)
     assert len(report.problems) == 1 and "Unable to determine the device handle" in report.problems[0]
-    assert "GPU 1: NVIDIA A100-SXM4-40GB, ? GiB total, ? GiB free, compute capability unknown" in describe(report)
+    assert "GPU 1: NVIDIA A100-SXM4-40GB, ? total, ? free, compute capability unknown" in describe(report)
 
 
 def test_missing_cuda_version_is_a_problem_but_keeps_the_gpus(tmp_path: Path) -> None:
@@ -292,7 +292,7 @@ def test_proc_files(tmp_path: Path) -> None:
 
     assert report.cpu_name == "AMD Ryzen 9 7950X 16-Core Processor"
     assert (report.ram_total_mib, report.ram_available_mib) == (65764996 // 1024, 48123456 // 1024)
-    assert "RAM: 62.7 GiB total, 45.9 GiB available" in describe(report)
+    assert "RAM: 67.3 GB total, 49.3 GB available" in describe(report)
 
 
 def test_unreadable_proc_falls_back_and_never_raises(tmp_path: Path) -> None:

@@ -13,13 +13,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "desktop"
 DOMAIN = ("chat", "media", "config", "store", "backends", "assistant")
 # Each layer may import only the layers listed after it (and itself).
 LAYERS = [
-    {"app", "cli", "doctor", "__main__", "smoke"},
+    {"app", "cli", "doctor", "__main__", "smoke", "running_notice"},
     {"ui"},
     {"assistant"},
     {"backends", "capture", "hotkeys", "store"},
     {"chat"},
     {"media", "config"},
-    {"availability", "errors", "i18n", "logsetup", "processenv", "__init__"},
+    {"availability", "display", "errors", "i18n", "logsetup", "processenv", "secret", "__init__"},
 ]
 
 

@@ -12,6 +12,7 @@ from desktop.chat.conversation import Conversation, Message, ReplyState
 from desktop.chat.request import AskOptions
 from desktop.config.profiles import EndpointProfile, Flavor, preset
 from desktop.config.secrets import SecretStore
+from desktop.secret import Secret
 from tests.support.fake_openai_server import VLLM_NEW, FakeOpenAIServer, Scenario
 
 
@@ -69,6 +70,6 @@ def test_session_key_is_sent() -> None:
     profile = preset(Flavor.ZAI)
     with FakeOpenAIServer(Scenario(require_api_key="sess-key-12345")) as server:
         profile = preset(Flavor.ZAI, base_url=server.zai_base_url)
-        secrets.set_for_session(profile.keychain_entry, "sess-key-12345")
+        secrets.set_for_session(profile.keychain_entry, Secret("sess-key-12345"))
         reply, _ = run_reply(profile, secrets)
     assert reply.state is ReplyState.COMPLETE

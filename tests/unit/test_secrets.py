@@ -8,6 +8,7 @@ import pytest
 from keyring.backends import fail
 
 from desktop.config.secrets import KeychainUnavailable, SecretStore
+from desktop.secret import Secret
 
 
 def test_real_secret_service_round_trip(session_bus: object) -> None:
@@ -16,8 +17,9 @@ def test_real_secret_service_round_trip(session_bus: object) -> None:
     store = SecretStore(Keyring())
     status = store.status()
     assert status.usable, status
-    store.set("endpoint:test-roundtrip", "  zai-key-1234567890  ")
-    assert SecretStore(Keyring()).get("endpoint:test-roundtrip") == "zai-key-1234567890"
+    store.set("endpoint:test-roundtrip", Secret("  zai-key-1234567890  "))
+    key = SecretStore(Keyring()).get("endpoint:test-roundtrip")
+    assert key is not None and key.reveal() == "zai-key-1234567890"
     store.delete("endpoint:test-roundtrip")
     assert SecretStore(Keyring()).get("endpoint:test-roundtrip") is None
 
@@ -32,11 +34,11 @@ def test_no_keychain_refuses_to_store_and_explains(tmp_path: Path) -> None:
     status = store.status()
     assert not status.usable and "Secret Service" in status.how_to_fix
     with pytest.raises(KeychainUnavailable) as info:
-        store.set("endpoint:x", "secret-key-abcdef")
+        store.set("endpoint:x", Secret("secret-key-abcdef"))
     assert info.value.hint
     assert store.get("endpoint:x") is None
-    store.set_for_session("endpoint:x", "secret-key-abcdef")
-    assert store.get("endpoint:x") == "secret-key-abcdef"
+    store.set_for_session("endpoint:x", Secret("secret-key-abcdef"))
+    assert store.get("endpoint:x") == Secret("secret-key-abcdef")
     assert SecretStore(fail.Keyring()).get("endpoint:x") is None
 
 
@@ -61,4 +63,18 @@ def test_plaintext_backend_is_refused() -> None:
     store = SecretStore(PlaintextFileKeyring())  # type: ignore[arg-type]
     assert not store.status().usable
     with pytest.raises(KeychainUnavailable):
-        store.set("endpoint:y", "secret-key-abcdef")
+        store.set("endpoint:y", Secret("secret-key-abcdef"))
+
+
+def test_a_secret_never_shows_as_text() -> None:
+    import functools
+    import pickle
+
+    key = Secret("shown-nowhere-0123456789")
+    call = functools.partial(SecretStore.set, SecretStore(fail.Keyring()), "endpoint:z", key)
+    logged = "%s %r" % (key, key)  # noqa: UP031 - the way logging formats its arguments
+    for text in (repr(key), str(key), f"{key}", f"{key!r}", logged, repr(call), repr([key])):
+        assert "shown-nowhere" not in text
+    assert key.reveal() == "shown-nowhere-0123456789" and key and not Secret("  ")
+    with pytest.raises(TypeError):
+        pickle.dumps(key)

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.assistant.local_models import EngineStatus, FolderState, ModelChoice
-from desktop.backends.catalog import Engine
-from desktop.backends.downloads import DownloadProgress, format_bytes
+from desktop.backends.catalog import Engine, format_bytes
+from desktop.backends.downloads import DiskSpace, DownloadProgress, not_enough_space
 from desktop.backends.planner import Fit, Plan
 from desktop.i18n import _
 from desktop.ui.servers.running import MUTED, monospace
@@ -197,8 +197,9 @@ class PlanDetails(QWidget):
 
     def show_plan(self, choice: ModelChoice, plan: Plan, engine: EngineStatus | None, files: FolderState | None,
                   *, install: JobView, download: JobView, command: str, server_busy: bool,
-                  is_running: bool = False, launching: bool = False) -> None:
-        """Fill every part for `plan`; `engine` and `files` are None while they are being checked."""
+                  is_running: bool = False, launching: bool = False, space: DiskSpace | None = None) -> None:
+        """Fill every part for `plan`; `engine` and `files` are None while they are being checked; `space` is the
+        room for what is left to download (None: unknown, the download checks it itself)."""
         self.setEnabled(True)
         self._engine = plan.engine
         self.title.setText(_("<b>{model}</b> with {engine}").format(model=html.escape(choice.spec.name),
@@ -224,9 +225,12 @@ class PlanDetails(QWidget):
         self.existing_button.setEnabled(not install.running)
         self.install_job.show_job(install)
         # Files
-        self.files_text.setText(self._files_text(choice, files, download))
+        no_room = "" if download.running or space is None or space.enough else self._no_room(choice, space)
+        self.files_text.setText(self._files_text(choice, files, download) + (f"\n{no_room}" if no_room else ""))
         self.download_button.setVisible(choice.downloadable)
-        self.download_button.setEnabled(files is not None and not files.complete and not download.running)
+        self.download_button.setEnabled(files is not None and not files.complete and not download.running
+                                        and not no_room)
+        self.download_button.setToolTip(no_room)
         self.download_button.setText(_("Resume download") if files is not None and files.partial_bytes
                                      else _("Download"))
         self.download_job.show_job(download)
@@ -254,6 +258,11 @@ class PlanDetails(QWidget):
             return _("Partly downloaded ({done} of about {size}) in {path}; the download continues where it "
                      "stopped.").format(done=format_bytes(files.partial_bytes), size=size, path=choice.folder)
         return _("Not downloaded yet: about {size}, into {path}").format(size=size, path=choice.folder)
+
+    @staticmethod
+    def _no_room(choice: ModelChoice, space: DiskSpace) -> str:
+        problem = not_enough_space(choice.spec.name, space)
+        return f"{problem.message} {problem.hint}"
 
     @staticmethod
     def _blocker(plan: Plan, engine: EngineStatus | None, files: FolderState | None) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,8 +51,16 @@ from desktop.assistant.local_models import (
 )
 from desktop.assistant.local_server import AdoptedServer, ServerEvent, ServerManager, StageReached
 from desktop.assistant.services import Services
-from desktop.backends.catalog import Engine
-from desktop.backends.downloads import DownloadCancelled, DownloadProgress, ModelSource, download_model, format_bytes
+from desktop.backends.catalog import Engine, format_bytes
+from desktop.backends.downloads import (
+    DiskSpace,
+    DiskUsage,
+    DownloadCancelled,
+    DownloadProgress,
+    ModelSource,
+    disk_space,
+    download_model,
+)
 from desktop.backends.engines import ModelFilesMissing, build_command, default_program, supports_api_key
 from desktop.backends.hardware import HardwareReport, describe, probe_hardware
 from desktop.backends.installer import InstallCancelled, InstalledEngine, InstallProgress, install_engine, use_existing
@@ -92,22 +101,37 @@ def _dot(colour: str) -> QIcon:
     return QIcon(pixmap)
 
 
+def _room(choice: ModelChoice, files: FolderState, disk_usage: Callable[[Path], DiskUsage]) -> DiskSpace | None:
+    """Room on the models' disk for what is left to download of `choice` (asks the file system: a worker thread)."""
+    if not choice.downloadable or files.complete:
+        return None
+    try:
+        return disk_space(choice.folder, choice.spec.download_bytes - files.partial_bytes, disk_usage)
+    except OSError as exc:  # the download itself reports it, with its own check
+        log.info("Free space for %s is unknown: %s", choice.folder, exc)
+        return None
+
+
 class LocalServersWindow(QWidget):
-    """The panel; `manager` owns the server (it outlives this window), `probe` reads the hardware."""
+    """The panel; `manager` owns the server (it outlives this window), `probe` reads the hardware,
+    `disk_usage` the free space where models go (for Download's check and the download's own)."""
 
     def __init__(self, services: Services, notifier: Notifier, manager: ServerManager, *,
-                 probe: Callable[[Path], HardwareReport] = probe_hardware, parent: QWidget | None = None) -> None:
+                 probe: Callable[[Path], HardwareReport] = probe_hardware,
+                 disk_usage: Callable[[Path], DiskUsage] = shutil.disk_usage, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.setObjectName("local_servers_window")
-        self.setWindowTitle(_("Local servers — GLM-V Desktop"))
+        self.setWindowTitle(_("Local servers"))
         self.resize(1100, 760)
         self._services = services
         self._notifier = notifier
         self.manager = manager
         self._probe = probe
+        self._disk_usage = disk_usage
         self._hardware: HardwareReport | None = None
         self._rows: list[tuple[ModelChoice, Plan]] = []
         self._files: dict[str, FolderState] = {}
+        self._space: dict[str, DiskSpace | None] = {}  # room for what is left to download, None: unknown
         self._engines: dict[Engine, EngineStatus] = {}
         self._installs: dict[Engine, JobView] = {}
         self._downloads: dict[str, JobView] = {}
@@ -238,6 +262,8 @@ class LocalServersWindow(QWidget):
         self._show_hardware(self._hardware)
         choices, problems = await asyncio.to_thread(all_choices, settings)
         self._files = await asyncio.to_thread(lambda: {c.spec.id: folder_state(c) for c in choices})
+        self._space = await asyncio.to_thread(lambda: {c.spec.id: _room(c, self._files[c.spec.id], self._disk_usage)
+                                                       for c in choices})
         self._fill(choices)
         statuses = await asyncio.gather(*(engine_status(engine, settings, data) for engine in Engine))
         self._engines = {status.location.engine: status for status in statuses}
@@ -286,10 +312,22 @@ class LocalServersWindow(QWidget):
                                                  and entry.fit is not Fit.RED):
                     chosen_item = item
         self.tree.blockSignals(False)
+        self._fit_table()
         first = chosen_item or self.tree.topLevelItem(0)
         if first is not None:
             self.tree.setCurrentItem(first)
         self._show_selected()
+
+    def _fit_table(self) -> None:
+        """Keep the list at least as wide as its columns, so none is cut off at its right edge."""
+        tree = self.tree
+        columns = sum(max(tree.sizeHintForColumn(c), tree.header().sectionSizeHint(c))
+                      for c in range(tree.columnCount()))
+        width = columns + 2 * tree.frameWidth() + tree.verticalScrollBar().sizeHint().width()
+        screen = self.screen()
+        # Past half the screen the details would be squeezed instead: there the list scrolls sideways.
+        limit = screen.availableGeometry().width() // 2 if screen is not None else width
+        tree.setMinimumWidth(min(width, limit))
 
     def _files_cell(self, choice: ModelChoice) -> str:
         files = self._files.get(choice.spec.id)
@@ -333,7 +371,7 @@ class LocalServersWindow(QWidget):
         self.details.show_plan(
             choice, entry, self._engines.get(entry.engine), self._files.get(choice.spec.id),
             install=self._installs.get(entry.engine, JobView()),
-            download=self._downloads.get(choice.spec.id, JobView()),
+            download=self._downloads.get(choice.spec.id, JobView()), space=self._space.get(choice.spec.id),
             command=self._command_preview(choice, entry), server_busy=self.manager.running,
             is_running=self._is_running(choice, entry), launching=self.launching)
 
@@ -370,6 +408,7 @@ class LocalServersWindow(QWidget):
             item = self.tree.topLevelItem(index)
             if item is not None:
                 item.setText(4, self._files_cell(choice))
+        self._fit_table()
 
     # -- settings ----------------------------------------------------------------------------------------
     def _source_changed(self) -> None:
@@ -510,7 +549,7 @@ class LocalServersWindow(QWidget):
 
             async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), trust_env=True) as client:
                 return await download_model(client, choice.spec, choice.folder, source=source, endpoint=endpoint,
-                                            on_progress=progress, cancel=cancel)
+                                            on_progress=progress, cancel=cancel, disk_usage=self._disk_usage)
 
         def finished(text: str) -> None:
             self._downloads[model_id] = JobView(False, -1, text)
@@ -532,7 +571,9 @@ class LocalServersWindow(QWidget):
         return task
 
     async def _recheck_files(self, choice: ModelChoice) -> None:
-        self._files[choice.spec.id] = await asyncio.to_thread(folder_state, choice)
+        files = await asyncio.to_thread(folder_state, choice)
+        self._files[choice.spec.id] = files
+        self._space[choice.spec.id] = await asyncio.to_thread(_room, choice, files, self._disk_usage)
         self._refresh_row_cells()
         self._show_selected()
 
