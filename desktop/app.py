@@ -16,10 +16,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
 from desktop import APP_ID, APP_NAME, DESKTOP_ID, __version__
+from desktop.assistant.history import HistoryWriter
 from desktop.assistant.services import AppPaths, Services
 from desktop.errors import UserFacingError
 from desktop.hotkeys.instance import InstanceServer, instance_name, send_to_running
@@ -30,9 +31,12 @@ from desktop.ui.operations import DeferredSave
 
 if TYPE_CHECKING:
     from desktop.assistant.local_server import ServerManager
+    from desktop.assistant.session import ChatSession
     from desktop.backends.supervisor import RunningServerRecord
+    from desktop.chat.conversation import Conversation
     from desktop.hotkeys.service import HotkeyService
     from desktop.secret import Secret
+    from desktop.store.history import HistoryStore
     from desktop.ui.capture_flow import CaptureFlow
     from desktop.ui.chat_window import ChatWindow
     from desktop.ui.quick_ask import QuickAskHandover, QuickAskPopup
@@ -47,6 +51,8 @@ LEFT_OVER_CHECK_DELAY_MS = 1500  # after start-up, so the tray is not held up
 
 class AppController(QObject):
     """Owns the tray and windows and carries out commands from the tray, the CLI and other launches."""
+
+    restored = Signal(object)  # a Conversation a killed app left mid-answer (emitted from the history's thread)
 
     def __init__(self, app: QApplication, services: Services, notifier: Notifier,
                  on_quit: Callable[[], None] | None = None) -> None:
@@ -67,6 +73,9 @@ class AppController(QObject):
         self._server_manager: ServerManager | None = None
         self._stopped = False
         self._hotkeys_reported = False
+        self.history = HistoryWriter(services.paths.data, on_problem=notifier.show_error, on_open=self._history_opened,
+                                     retention_days=self._retention_days)
+        self.restored.connect(self._show_restored)
         self._left_over_timer = QTimer(self)
         self._left_over_timer.setSingleShot(True)
         self._left_over_timer.timeout.connect(self._after_start_up)
@@ -101,6 +110,7 @@ class AppController(QObject):
                                "your desktop's keyboard settings) to bring it back, and 'glmv-desktop quit' to quit."))
             chat.bring_to_front()
         self.services.settings.subscribe(self._on_start_at_login)
+        self.services.settings.subscribe(self._on_history_retention)
         # Grabbing keys talks to the window system: after the tray is up, not before.
         QTimer.singleShot(0, self._start_hotkeys)
         self._left_over_timer.start(LEFT_OVER_CHECK_DELAY_MS)
@@ -198,11 +208,14 @@ class AppController(QObject):
             self.tray.set_hotkeys({r.action.value: r.shortcut for r in self.hotkeys.registrations() if r.ok})
 
     def _on_hotkey(self, action: str) -> None:
+        from desktop.hotkeys.base import HotkeyAction
+
         trace(f"hotkey {action} {time.monotonic():.6f}")
-        if action == "quick_ask":
+        mode = HotkeyAction(action).capture_mode
+        if mode is None:
             self.quick_ask()
         else:
-            self.capture(action.removeprefix("capture_"))
+            self.capture(mode)
 
     def capture_flow(self) -> CaptureFlow:
         """The capture controller, created on first use."""
@@ -216,7 +229,7 @@ class AppController(QObject):
 
     def capture(self, mode: str) -> asyncio.Task[None] | None:
         """Capture in `mode` (region, window, screen, all), then ask in the quick-ask popup."""
-        from desktop.ui.capture_flow import CaptureMode
+        from desktop.capture.base import CaptureMode
 
         return self.capture_flow().start(CaptureMode(mode))
 
@@ -225,7 +238,8 @@ class AppController(QObject):
         if self._popup is None:
             from desktop.ui.quick_ask import QuickAskPopup
 
-            self._popup = QuickAskPopup(self.services, self.notifier)
+            self._popup = QuickAskPopup(self.services, self.notifier,
+                                        new_session=lambda: self._new_session("quick_ask"), history=self.history)
             self._popup.open_in_chat.connect(self._open_in_chat)
         return self._popup
 
@@ -246,7 +260,7 @@ class AppController(QObject):
 
     def _open_in_chat(self, handover: QuickAskHandover) -> None:
         chat = self.chat_window()
-        chat.adopt_conversation(handover)
+        chat.adopt_session(handover)
         if not handover.quiet:  # quiet: moved aside to make room for a new capture in the popup
             chat.bring_to_front()
 
@@ -256,9 +270,89 @@ class AppController(QObject):
         if self._chat is None:
             from desktop.ui.chat_window import ChatWindow
 
-            self._chat = ChatWindow(self.services, self.notifier)
+            self._chat = ChatWindow(self.services, self.notifier, new_session=lambda: self._new_session("chat"),
+                                    history=self.history)
             self.notifier.default_parent = self._chat
         return self._chat
+
+    def _new_session(self, origin: str) -> ChatSession:
+        """A chat session for a window's new conversation (every window's sessions are made here), kept in
+        the history as it changes."""
+        from desktop.assistant.history import SessionRecorder
+        from desktop.assistant.session import ChatSession
+        from desktop.store.records import Origin
+        from desktop.ui.operations import reply_starter
+
+        session = ChatSession(self.services.runner, reply_starter(self.notifier))
+        SessionRecorder(session, self.history, Origin(origin),
+                        save=bool(self.services.settings.get("history.save_new")))
+        return session
+
+    # -- history ------------------------------------------------------------------------------------------
+    def _start_history(self) -> None:
+        """Open the history in its writer thread (what was asked before then is queued, not lost)."""
+        if not self.history.started and not self._stopped:
+            self.history.start()
+
+    def _retention_days(self) -> float | None:
+        """How many days an unpinned conversation is kept (`history.retention`); None: forever. Asked by the
+        writer thread when it prunes."""
+        value = str(self.services.settings.get("history.retention"))
+        return None if value == "forever" else float(value)
+
+    def _on_history_retention(self, key: str, _value: object) -> None:
+        if key == "history.retention" and self.history.started:  # else the writer prunes when it starts
+            self.history.prune_old()
+
+    async def delete_all_history(self) -> int:
+        """Delete every conversation (through the history's writer, after what is queued) and start the chat
+        window afresh, so nothing deleted is saved again; returns how many were deleted."""
+        import concurrent.futures
+
+        from desktop.store.errors import HistoryError
+
+        def unavailable() -> HistoryError:
+            return HistoryError(_("The history could not be opened, so nothing was deleted."),
+                                _("Restart GLM-V Desktop and try again."))
+
+        self._start_history()
+        if not self.history.running:
+            raise unavailable()
+        done: concurrent.futures.Future[int] = concurrent.futures.Future()
+
+        def delete(store: HistoryStore) -> None:
+            try:
+                done.set_result(store.delete_all())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, not retried
+                done.set_exception(exc)
+
+        self.history.run(delete)
+        answer = asyncio.wrap_future(done)
+        while not answer.done():
+            await asyncio.wait({answer}, timeout=1.0)
+            if not answer.done() and not self.history.running:  # it could not open the history after all
+                raise unavailable()
+        deleted = answer.result()
+        if self._chat is not None and self._chat.conversation.messages:
+            self._chat.new_chat()
+        trace(f"history-deleted {deleted}")
+        return deleted
+
+    def _history_opened(self, store: HistoryStore, interrupted: list[str]) -> None:
+        """Writer thread: the app was killed mid-answer last time; bring that conversation back."""
+        if interrupted:
+            self.restored.emit(store.load_conversation(interrupted[-1]))
+
+    def _show_restored(self, conversation: Conversation) -> None:
+        chat = self.chat_window()
+        if chat.session.conversation.messages or chat.busy:
+            return  # the user has started something else meanwhile; the conversation is in the history
+        self.history.saved.add(conversation.id)
+        chat.session.replace_conversation(conversation)
+        chat.show_banner(_("GLM-V Desktop was closed while it was answering. Here is the conversation as it "
+                           "was; Retry asks again."))
+        trace(f"history-restored {len(conversation.messages)}")
+        chat.bring_to_front()
 
     def open_chat(self) -> None:
         """Show the chat window."""
@@ -273,7 +367,8 @@ class AppController(QObject):
         from desktop.ui.settings_dialog import SettingsDialog
 
         if self._settings is None:
-            self._settings = SettingsDialog(self.services, self.notifier, hotkeys=self.hotkeys)
+            self._settings = SettingsDialog(self.services, self.notifier, hotkeys=self.hotkeys,
+                                            delete_history=self.delete_all_history)
             self._settings.profiles_changed.connect(self._profiles_changed)
             self._settings.finished.connect(self._settings_closed)
         self._settings.show()
@@ -305,7 +400,8 @@ class AppController(QObject):
         window.activateWindow()
 
     def _after_start_up(self) -> None:
-        """Work that can wait until the tray is up: a server left running, the login entry's command."""
+        """Work that can wait until the tray is up: the history, a server left running, the login entry's command."""
+        self._start_history()
         self._check_left_over_server()
         # Both ways: on, the program may have moved (an update, another folder); off, the setting may have
         # been changed while the app was not running (`glmv-desktop config set`).
@@ -373,6 +469,7 @@ class AppController(QObject):
             self.hotkeys.close()
         if self._servers is not None:
             self._servers.shutdown()
+        self.history.close()  # what is queued is written first (a short transaction or two)
 
     def end_server_now(self) -> None:
         """The loop has ended: stop the local server at once unless the user keeps it running (blocking)."""
@@ -405,42 +502,39 @@ class AppController(QObject):
     def handle_argv(self, argv: list[str], secret: Secret | None = None) -> str | Awaitable[str]:
         """Carry out a command handed over by another launch (with a key it read from its standard input);
         returns what to print there, or an awaitable of it for a command that takes a while."""
-        from desktop.cli import build_parser
+        from desktop.commands import build_parser
 
         self._parser = self._parser or build_parser()
         args = self._parser.parse_args(argv)
         return self.execute(args, secret)
 
+    def command_handlers(self) -> dict[str, Callable[[argparse.Namespace, Secret | None], str | Awaitable[str]]]:
+        """What this app does for each command of `desktop.commands.COMMANDS` it carries out."""
+        def said(action: Callable[[], object], message: str) -> Callable[[argparse.Namespace, Secret | None], str]:
+            return lambda _args, _secret: (action(), message)[1]
+
+        return {
+            "run": said(self.open_chat, _("GLM-V Desktop is already running; the chat window is open.")),
+            "ask": lambda args, _secret: self._ask(args.text, args.screen, args.image, args.send),
+            "capture": lambda args, _secret: self._capture_command(args.mode),
+            "quick-ask": said(self.quick_ask, _("Quick ask opened.")),
+            "chat": said(self.open_chat, _("Chat window opened.")),
+            "settings": said(self.open_settings, _("Settings opened.")),
+            "servers": said(self.open_servers, _("Local servers opened.")),
+            "status": lambda args, _secret: self.status(json_output=args.json),
+            "quit": said(self.quit, _("GLM-V Desktop is quitting.")),
+            "config": self._settings_command,
+            "endpoint": self._settings_command,
+        }
+
     def execute(self, args: argparse.Namespace, secret: Secret | None = None) -> str | Awaitable[str]:
         """Carry out a parsed command."""
-        command = args.command or "run"
-        if command in ("config", "endpoint"):
-            return self._settings_command(args, secret)
-        if command == "quit":
-            self.quit()
-            return _("GLM-V Desktop is quitting.")
-        if command == "settings":
-            self.open_settings()
-            return _("Settings opened.")
-        if command == "servers":
-            self.open_servers()
-            return _("Local servers opened.")
-        if command == "status":
-            return self.status(json_output=args.json)
-        if command == "capture":
-            if self.capture(args.mode) is None:
-                raise UserFacingError(_("A capture is already under way."),
-                                      _("Finish or cancel it (Esc) first."))
-            return _("Capturing ({mode}).").format(mode=args.mode)
-        if command == "quick-ask":
-            self.quick_ask()
-            return _("Quick ask opened.")
-        if command == "ask":
-            return self._ask(args.text, args.screen, args.image, args.send)
-        self.open_chat()
-        if command == "run":
-            return _("GLM-V Desktop is already running; the chat window is open.")
-        return _("Chat window opened.")
+        return self.command_handlers()[args.command or "run"](args, secret)
+
+    def _capture_command(self, mode: str) -> str:
+        if self.capture(mode) is None:
+            raise UserFacingError(_("A capture is already under way."), _("Finish or cancel it (Esc) first."))
+        return _("Capturing ({mode}).").format(mode=mode)
 
     def _settings_command(self, args: argparse.Namespace, secret: Secret | None) -> str | Awaitable[str]:
         """`config …` and `endpoint …` on the settings this app holds (the chat window follows at once)."""

@@ -1,10 +1,10 @@
-"""`glmv-desktop [run|ask|capture|quick-ask|chat|settings|servers|status|quit|doctor|config|endpoint]`.
+"""`glmv-desktop [run|ask|capture|quick-ask|chat|settings|servers|status|quit|doctor|history|config|endpoint]`.
 
 Commands that act on the app are handed to the running instance when there is one (that is the
 hotkey fallback: bind `glmv-desktop ask --screen` to a key in any desktop's keyboard settings);
-otherwise the app starts and runs them. `doctor`, `config` and `endpoint` work without starting the
-app (`config` and `endpoint` are carried out by the running app when there is one). This module
-imports no Qt at module level.
+otherwise the app starts and runs them. `doctor`, `history`, `config` and `endpoint` work without
+starting the app (`doctor` and `history` always here, `config` and `endpoint` by the running app when
+there is one). This module imports no Qt at module level.
 """
 
 from __future__ import annotations
@@ -16,70 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop import __version__
-from desktop.config.commands import SETTINGS_COMMANDS, Done
-from desktop.config.commands import add_arguments as add_settings_commands
+from desktop.commands import Where, build_parser, command_of, forwardable_argv
+from desktop.config.commands import Done
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 
 if TYPE_CHECKING:
     from desktop.config.profiles import ProfileBook
     from desktop.secret import Secret
-
-APP_COMMANDS = ("run", "ask", "capture", "quick-ask", "chat", "settings", "status", "quit")
-CAPTURE_MODES = ("region", "window", "screen", "all")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line grammar, shared by the launcher and the running instance."""
-    parser = argparse.ArgumentParser(prog="glmv-desktop", description="A tray assistant for GLM-V vision models.")
-    parser.add_argument("--version", action="version", version=f"glmv-desktop {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
-    parser.add_argument("--smoke-test", action="store_true",
-                        help="check that this installation works (tray, capture, a request) in a private profile, "
-                             "then exit")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("run", help="start the app in the tray (the default); a second launch opens the chat")
-    ask = commands.add_parser("ask", help="open the chat with a question, a screenshot or images")
-    ask.add_argument("text", nargs="?", default="", help="the question")
-    ask.add_argument("--screen", action="store_true", help="attach a screenshot (monitor under the pointer, "
-                                                            "or all monitors per the settings)")
-    ask.add_argument("--image", action="append", default=[], type=Path, metavar="FILE", help="attach an image")
-    ask.add_argument("--send", action="store_true", help="send at once instead of waiting for Enter")
-    capture = commands.add_parser("capture", help="capture the screen and ask about it in the quick-ask popup")
-    capture.add_argument("mode", choices=CAPTURE_MODES,
-                         help="region: select on a frozen screen; window: the window under the pointer; "
-                              "screen: the monitor under the pointer; all: every monitor")
-    commands.add_parser("quick-ask", help="open the quick-ask popup")
-    commands.add_parser("chat", help="open the chat window")
-    commands.add_parser("settings", help="open the settings")
-    commands.add_parser("servers", help="open the Local servers window (run GLM-V on this computer's GPU)")
-    status = commands.add_parser("status", help="what the running app's hotkeys and capture can do")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    commands.add_parser("quit", help="quit the running app")
-    commands.add_parser("doctor", help="check what works on this machine, and why not")
-    add_settings_commands(commands)
-    return parser
-
-
-def forwardable_argv(args: argparse.Namespace) -> list[str]:
-    """The command as the running instance should see it (paths made absolute)."""
-    argv = [args.command or "run"]
-    if args.command == "capture":
-        argv.append(args.mode)
-    if args.command == "status" and args.json:
-        argv.append("--json")
-    if args.command == "ask":
-        if args.screen:
-            argv.append("--screen")
-        for image in args.image:
-            argv += ["--image", str(image.expanduser().resolve())]
-        if args.send:
-            argv.append("--send")
-        if args.text:
-            argv += ["--", args.text]
-    return argv
-
 
 def fail(error: UserFacingError, code: int = 2) -> int:
     """Print a command's failure, with what to do, on stderr; returns the exit status."""
@@ -167,6 +111,28 @@ def _keys_after(done: Done, key: Secret | None, profiles: Callable[[], ProfileBo
                                   exc.hint) from exc
 
 
+def _doctor(_args: argparse.Namespace) -> int:
+    from desktop.doctor import run_doctor
+
+    return run_doctor()
+
+
+def _history(args: argparse.Namespace) -> int:
+    """`history …`: on the history file here, whether or not the app runs (see desktop/store/commands.py)."""
+    from desktop.assistant.services import AppPaths
+    from desktop.store.commands import is_bad_input, run_history
+
+    try:
+        run_history(args, AppPaths.for_user().data, sys.stdout, sys.stderr)
+    except UserFacingError as exc:
+        return fail(exc, 2 if is_bad_input(exc) else 1)
+    return 0
+
+
+# The commands carried out in this process (Where.HERE), by name.
+HERE: dict[str, Callable[[argparse.Namespace], int]] = {"doctor": _doctor, "history": _history}
+
+
 def check_attachments(args: argparse.Namespace) -> UserFacingError | None:
     """`ask --image FILE`: each file is read and decoded here first, so a bad one fails this command
     (with the reason) instead of a message inside the app."""
@@ -202,11 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         from desktop.smoke import run_smoke_test
 
         return run_smoke_test()
-    if args.command == "doctor":
-        from desktop.doctor import run_doctor
-
-        return run_doctor()
-    if args.command in SETTINGS_COMMANDS:
+    command = command_of(args)
+    where = command.where
+    if where is Where.HERE:
+        return HERE[command.name](args)
+    if where is Where.SETTINGS:
         return _settings_command(args)
     if args.command == "ask":
         problem = check_attachments(args)

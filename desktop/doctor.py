@@ -63,7 +63,7 @@ def display_checks() -> list[Check]:
 
 def capture_checks() -> list[Check]:
     """Every capture handler in order, and which one will be used."""
-    from desktop.capture.base import default_chain
+    from desktop.capture.chain import default_chain
 
     checks = []
     for name, status in default_chain().report():

@@ -121,7 +121,8 @@ async def _run(app: QApplication, home: Path) -> None:
 
     async def capture() -> str:
         from desktop.availability import wayland_session
-        from desktop.capture.base import CaptureError, crop, default_chain
+        from desktop.capture.base import CaptureError, crop
+        from desktop.capture.chain import default_chain
 
         if wayland_session():
             # The compositor places windows itself and the portal may ask the user first: only X11,
@@ -174,8 +175,9 @@ async def _run(app: QApplication, home: Path) -> None:
 
         picture = Image.new("RGB", (1280, 720), TEST_COLOUR)
         conversation = Conversation()
-        conversation.add_question("What is on my screen?", [Attachment.from_pixels(picture, "screen.png", "screen")])
-        reply = conversation.start_reply(model="zai-org/GLM-4.6V-Flash", endpoint_id="smoke", thinking=True)
+        question = conversation.add_question("What is on my screen?",
+                                             [Attachment.from_pixels(picture, "screen.png", "screen")])
+        reply = conversation.start_reply(question, model="zai-org/GLM-4.6V-Flash", endpoint_id="smoke", thinking=True)
         profile = preset(Flavor.VLLM, name="smoke", base_url="http://127.0.0.1:8000/v1")
         sizes = []
         for fmt in ("jpeg", "png"):

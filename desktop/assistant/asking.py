@@ -27,7 +27,11 @@ def ask_options(settings: SettingsStore, model: str, *, thinking: bool | None = 
 def endpoint_to_ask(profiles: ProfileBook, options: AskOptions, where_to_pick_a_model: str) -> EndpointProfile:
     """The active endpoint, or UserFacingError saying what to set up first (`where_to_pick_a_model`
     is the hint for a missing model, in the asking window's words)."""
-    profile = profiles.active()
+    return ready_to_ask(profiles.active(), options, where_to_pick_a_model)
+
+
+def ready_to_ask(profile: EndpointProfile | None, options: AskOptions, where_to_pick_a_model: str) -> EndpointProfile:
+    """`profile`, if a question can be sent to it with `options`; else UserFacingError saying what to set up."""
     if profile is None:
         raise UserFacingError(_("No endpoint is set up."), _("Add one in Settings → Endpoints."))
     if not options.model:

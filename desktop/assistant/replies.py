@@ -97,8 +97,13 @@ class ReplyRunner:
             reply.error = ErrorInfo(exc.message, exc.hint, exc.detail, retryable=True)
         except Exception as exc:  # noqa: BLE001 - a bug must still leave the reply in a final state
             log.exception("Unexpected failure while answering")
-            reply.state = ReplyState.INTERRUPTED if (reply.text or reply.reasoning) else ReplyState.FAILED
-            reply.error = ErrorInfo(_("Something went wrong while answering: {error}").format(error=exc),
-                                    _("What arrived is kept. Retry; if it happens again, please report it with the "
-                                      "log file."), repr(exc), retryable=True)
+            end_unexpectedly(reply, exc)
         on_change(reply)
+
+
+def end_unexpectedly(reply: Message, exc: BaseException) -> None:
+    """Give a reply that a bug interrupted its final state: what arrived is kept, Retry is offered."""
+    reply.state = ReplyState.INTERRUPTED if (reply.text or reply.reasoning) else ReplyState.FAILED
+    reply.error = ErrorInfo(_("Something went wrong while answering: {error}").format(error=exc),
+                            _("What arrived is kept. Retry; if it happens again, please report it with the "
+                              "log file."), repr(exc), retryable=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.assistant.replies import ReplyRunner
-from desktop.capture.base import CaptureChain
+from desktop.capture.chain import CaptureChain
 from desktop.chat.client import ChatClient
 from desktop.config.profiles import ProfileBook
 from desktop.config.secrets import SecretStore
@@ -62,7 +62,7 @@ class Services:
                schedule_save: Callable[[Callable[[], None]], None] | None = None) -> Services:
         """Build the real services; tests inject their own keyring, capture or HTTP client.
         `schedule_save` defers settings writes (the app writes them off the UI thread)."""
-        from desktop.capture.base import default_chain
+        from desktop.capture.chain import default_chain
         from desktop.chat.client import Timeouts
 
         settings = SettingsStore(paths.settings_file, schedule_save)

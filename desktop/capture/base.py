@@ -11,12 +11,47 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from desktop.availability import Availability, wayland_session
+from desktop.availability import Availability
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 
 if TYPE_CHECKING:
     from PIL import Image
+
+
+class CaptureMode(StrEnum):
+    """What to capture, declared once: the CLI words (`glmv-desktop capture region`), the tray's menu
+    items, the capture hotkeys (`hotkeys.capture_<mode>`) and the app all derive from it."""
+
+    REGION = "region"
+    WINDOW = "window"
+    SCREEN = "screen"
+    ALL = "all"
+
+    @property
+    def label(self) -> str:
+        """The mode in the user's words."""
+        return {
+            CaptureMode.REGION: _("Capture a region"),
+            CaptureMode.WINDOW: _("Capture the window under the pointer"),
+            CaptureMode.SCREEN: _("Capture the screen under the pointer"),
+            CaptureMode.ALL: _("Capture all monitors"),
+        }[self]
+
+    @property
+    def menu_label(self) -> str:
+        """The tray menu's item: "…" where a selection follows."""
+        return _("Capture a region…") if self is CaptureMode.REGION else self.label
+
+    @property
+    def help(self) -> str:
+        """What the mode does, for the command line's help."""
+        return {
+            CaptureMode.REGION: _("select on a frozen screen"),
+            CaptureMode.WINDOW: _("the window under the pointer"),
+            CaptureMode.SCREEN: _("the monitor under the pointer"),
+            CaptureMode.ALL: _("every monitor"),
+        }[self]
 
 
 class CaptureScope(StrEnum):
@@ -108,35 +143,6 @@ class CaptureHandler(Protocol):
         ...
 
 
-class CaptureChain:
-    """The ordered handlers; the first available one captures."""
-
-    def __init__(self, handlers: list[CaptureHandler]) -> None:
-        self.handlers = handlers
-
-    def report(self) -> list[tuple[str, Availability]]:
-        """Each handler with its availability, in order (for doctor and settings)."""
-        return [(h.name, h.availability()) for h in self.handlers]
-
-    def active(self) -> CaptureHandler:
-        """The first available handler, or CaptureError explaining why none works."""
-        reasons = []
-        for handler in self.handlers:
-            status = handler.availability()
-            if status.available:
-                return handler
-            reasons.append(f"{handler.name}: {status.reason} {status.how_to_fix}".strip())
-        raise CaptureError(_("No way to capture the screen works on this desktop."), "\n".join(reasons))
-
-    def grab(self, scope: CaptureScope, pointer: tuple[int, int] | None) -> Screenshot:
-        """Capture with the first available handler."""
-        return self.active().grab(scope, pointer)
-
-    def grab_monitors(self) -> list[Screenshot]:
-        """Every monitor with the first available handler."""
-        return self.active().grab_monitors()
-
-
 def crop(shots: list[Screenshot], rect: Rect) -> Image.Image:
     """The pixels of `rect` (desktop physical pixels) cut from the monitors' pictures, exactly.
 
@@ -157,19 +163,3 @@ def crop(shots: list[Screenshot], rect: Rect) -> Image.Image:
                part.right - shot.monitor.left, part.bottom - shot.monitor.top)
         canvas.paste(shot.image.crop(box), (part.left - rect.left, part.top - rect.top))
     return canvas
-
-
-def default_chain() -> CaptureChain:
-    """The handlers for this platform, best first."""
-    import sys
-
-    from desktop.capture.mss_handler import MssCapture
-
-    if not sys.platform.startswith("linux"):
-        return CaptureChain([MssCapture()])
-    from desktop.capture.portal import PortalCapture
-
-    if wayland_session():
-        return CaptureChain([PortalCapture(), MssCapture()])
-    # On X11 mss reads the screen directly; the portal is the fallback (e.g. a locked-down X server).
-    return CaptureChain([MssCapture(), PortalCapture()])

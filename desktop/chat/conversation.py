@@ -3,6 +3,11 @@
 It is plain data, shaped so the history store can persist it as it changes: every object has a
 stable id and a creation time, and a reply records its state (streaming, complete, stopped,
 interrupted, failed) so a partial answer is never mistaken for a whole one.
+
+Links are explicit, never inferred from neighbours: a reply names the question it answers
+(`Message.answers`), so a retry is simply another attempt answering the same question (the latest
+one is current: it is the answer sent as context later); an edited copy of a question names the
+question it replaces (`Message.replaces`), which then stays visible but is no longer context.
 """
 
 from __future__ import annotations
@@ -166,6 +171,8 @@ class Message:
     created: float = field(default_factory=time.time)
     # Pixel sizes of the images sent with the request that produced this reply, in order.
     sent_image_sizes: list[tuple[int, int]] = field(default_factory=list)
+    answers: str | None = None  # a reply: the id of the question it answers (each retry is one more attempt)
+    replaces: str | None = None  # a question: the id of the question this one is an edited copy of
 
     @property
     def is_final(self) -> bool:
@@ -182,26 +189,67 @@ class Conversation:
     id: str = field(default_factory=new_id)
     created: float = field(default_factory=time.time)
 
-    def add_question(self, text: str, attachments: list[Attachment]) -> Message:
-        """Append the user's question."""
-        message = Message(Role.USER, text=text, attachments=list(attachments))
+    def add_question(self, text: str, attachments: list[Attachment], *, replaces: Message | None = None) -> Message:
+        """Append the user's question (`replaces`: the question it is an edited copy of)."""
+        message = Message(Role.USER, text=text, attachments=list(attachments),
+                          replaces=replaces.id if replaces is not None else None)
         self.messages.append(message)
         if not self.title:
             self.title = text.strip().splitlines()[0][:80] if text.strip() else _("Picture question")
         return message
 
-    def start_reply(self, *, model: str, endpoint_id: str, thinking: bool) -> Message:
-        """Append an empty assistant reply waiting for the server."""
+    def start_reply(self, question: Message, *, model: str, endpoint_id: str, thinking: bool) -> Message:
+        """Append an empty assistant reply to `question`, waiting for the server (a retry is one more)."""
+        if question.role is not Role.USER:
+            raise ValueError("a reply answers a question")
         reply = Message(Role.ASSISTANT, state=ReplyState.WAITING, model=model, endpoint_id=endpoint_id,
-                        thinking=thinking)
+                        thinking=thinking, answers=question.id)
         self.messages.append(reply)
         return reply
 
-    def context_before(self, reply: Message) -> list[Message]:
-        """The messages a request for `reply` is built from (everything before it)."""
-        index = self.messages.index(reply)
-        return self.messages[:index]
+    def message(self, message_id: str | None) -> Message | None:
+        """The message with this id, if it is in the conversation."""
+        return next((m for m in self.messages if m.id == message_id), None) if message_id else None
 
-    def question_before(self, reply: Message) -> Message | None:
-        """The user message that `reply` answers."""
-        return next((m for m in reversed(self.context_before(reply)) if m.role is Role.USER), None)
+    def question_for(self, reply: Message) -> Message | None:
+        """The question `reply` answers."""
+        return self.message(reply.answers)
+
+    def attempts(self, question: Message) -> list[Message]:
+        """Every reply to `question`, oldest first; the last one is the current attempt."""
+        return [m for m in self.messages if m.role is Role.ASSISTANT and m.answers == question.id]
+
+    def last_question(self) -> Message | None:
+        """The newest question (the one a retry or an edit may still change)."""
+        return next((m for m in reversed(self.messages) if m.role is Role.USER), None)
+
+    def context_for(self, reply: Message) -> list[Message]:
+        """What a request for `reply` is built from: each earlier question with the answer it has now,
+        then the question `reply` answers.
+
+        Of several attempts at an earlier question the latest that produced an answer counts (a failed
+        or empty attempt has nothing to send); a question replaced by an edited copy is left out, with
+        its attempts. Attempts at `reply`'s own question are never context for it.
+        """
+        question = self.question_for(reply)
+        if question is None:
+            return []
+        replaced = {m.replaces for m in self.messages if m.replaces}
+        answers: dict[str, Message] = {}
+        for message in self.messages:
+            if message is reply:
+                break
+            if (message.role is Role.ASSISTANT and message.answers and message.text
+                    and message.state is not ReplyState.FAILED):
+                answers[message.answers] = message
+        context: list[Message] = []
+        for message in self.messages:
+            if message is question:
+                break
+            if message.role is Role.USER and message.id not in replaced:
+                context.append(message)
+                answer = answers.get(message.id)
+                if answer is not None:
+                    context.append(answer)
+        context.append(question)
+        return context

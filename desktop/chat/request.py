@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from desktop.chat.conversation import Conversation, Message, ReplyState, Role
+from desktop.chat.conversation import Conversation, Message, Role
 from desktop.config.profiles import EndpointProfile, ThinkingSwitch
 from desktop.errors import UserFacingError
 from desktop.i18n import _
@@ -69,18 +69,14 @@ def build_request(profile: EndpointProfile, conversation: Conversation, reply: M
                            _("Pick a model in the chat window's model box, or set one in Settings → Endpoints."))
     messages: list[dict[str, Any]] = []
     sizes: list[tuple[int, int]] = []
-    context = conversation.context_before(reply)
-    last_question = max((i for i, m in enumerate(context) if m.role is Role.USER), default=-1)
-    for index, message in enumerate(context):
+    # The conversation picks the context by its links (the latest attempt at each earlier question);
+    # of an answer only its text goes back, earlier reasoning is never re-sent.
+    for message in conversation.context_for(reply):
         if message.role is Role.USER:
             if not message.text and not message.attachments:
                 continue
             messages.append({"role": "user", "content": _user_content(message, profile, options, sizes)})
-        elif message.text and message.state is not ReplyState.FAILED and index < last_question:
-            # Only the answer goes back (earlier reasoning is never re-sent), and of several attempts
-            # at one reply only the latest; attempts after the last question are not context at all.
-            if messages and messages[-1]["role"] == "assistant":
-                messages.pop()
+        else:
             messages.append({"role": "assistant", "content": message.text})
     if not messages or messages[-1]["role"] != "user":
         raise RequestError(_("There is no question to send."), _("Type a question or attach a picture."))

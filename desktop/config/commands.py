@@ -20,8 +20,6 @@ from desktop.config.settings import SettingsStore
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 
-SETTINGS_COMMANDS = ("config", "endpoint")
-
 
 class CommandError(UserFacingError):
     """A `config` or `endpoint` command that cannot be carried out (exit status 2)."""
@@ -36,9 +34,8 @@ class Done:
     removed: EndpointProfile | None = None
 
 
-def add_arguments(commands: Any) -> None:
-    """The `config` and `endpoint` grammar, added to the command line's subcommands."""
-    config = commands.add_parser("config", help="show or change settings (the same ones as in the dialog)")
+def config_arguments(config: argparse.ArgumentParser) -> None:
+    """The grammar of `glmv-desktop config`."""
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION")
     config_commands.add_parser("list", help="every setting with its value and description")
     get = config_commands.add_parser("get", help="one setting's value")
@@ -48,7 +45,9 @@ def add_arguments(commands: Any) -> None:
     put.add_argument("value")
     config_commands.add_parser("path", help="where the settings file is")
 
-    endpoint = commands.add_parser("endpoint", help="list, add, remove or choose the servers the app asks")
+
+def endpoint_arguments(endpoint: argparse.ArgumentParser) -> None:
+    """The grammar of `glmv-desktop endpoint`."""
     actions = endpoint.add_subparsers(dest="endpoint_command", metavar="ACTION")
     listing = actions.add_parser("list", help="every endpoint; * marks the one new questions go to")
     listing.add_argument("--json", action="store_true", help="machine-readable output")

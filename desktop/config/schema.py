@@ -160,10 +160,19 @@ SCHEMA: tuple[Setting, ...] = (
       for engine, label in (("vllm", "vLLM"), ("sglang", "SGLang"), ("transformers", "transformers serve"))),
     Setting("local.llama_server", str, "", _("llama-server program"),
             _("The llama.cpp server program; empty looks for llama-server on the PATH."), advanced=True),
+    Setting("history.save_new", bool, True, _("Keep new conversations in the history"),
+            _("New conversations are saved on this computer as they happen (searchable in the chat window's "
+              "history); each one can still be left out with 'Don't save this conversation'.")),
+    Setting("history.retention", str, "forever", _("Keep history for"),
+            _("Older conversations are deleted in the background when the app starts (pinned ones are kept)."),
+            choices=(("forever", _("Forever")), ("90", _("90 days")), ("30", _("30 days")))),
     Setting("app.start_at_login", bool, False, _("Start when I log in"),
             _("Start GLM-V Desktop in the tray when you log in to this computer.")),
     Setting("ui.reasoning_expanded", bool, False, _("Show reasoning unfolded"),
             _("Open the reasoning panel of each answer by default.")),
+    Setting("ui.history_sidebar", bool, True, _("Show the history beside the chat"),
+            _("Whether the chat window shows its history sidebar (the button at its top left opens and closes it)."),
+            advanced=True),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SCHEMA}

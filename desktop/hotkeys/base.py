@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from desktop.availability import Availability
+from desktop.capture.base import CaptureMode
 from desktop.config.shortcuts import Shortcut
 from desktop.i18n import _
 
@@ -29,26 +30,22 @@ class HotkeyAction(StrEnum):
     QUICK_ASK = "quick_ask"
 
     @property
+    def capture_mode(self) -> CaptureMode | None:
+        """The capture mode this hotkey starts (None for quick ask); one member per `CaptureMode`."""
+        mode = self.value.removeprefix("capture_")
+        return CaptureMode(mode) if mode != self.value else None
+
+    @property
     def cli_command(self) -> str:
         """The command that does the same from a shell (the fallback to bind in desktop settings)."""
-        return {
-            HotkeyAction.CAPTURE_REGION: "glmv-desktop capture region",
-            HotkeyAction.CAPTURE_WINDOW: "glmv-desktop capture window",
-            HotkeyAction.CAPTURE_SCREEN: "glmv-desktop capture screen",
-            HotkeyAction.CAPTURE_ALL: "glmv-desktop capture all",
-            HotkeyAction.QUICK_ASK: "glmv-desktop quick-ask",
-        }[self]
+        mode = self.capture_mode
+        return f"glmv-desktop capture {mode.value}" if mode else "glmv-desktop quick-ask"
 
     @property
     def label(self) -> str:
         """The action in the user's words."""
-        return {
-            HotkeyAction.CAPTURE_REGION: _("Capture a region"),
-            HotkeyAction.CAPTURE_WINDOW: _("Capture the window under the pointer"),
-            HotkeyAction.CAPTURE_SCREEN: _("Capture the screen under the pointer"),
-            HotkeyAction.CAPTURE_ALL: _("Capture all monitors"),
-            HotkeyAction.QUICK_ASK: _("Quick ask"),
-        }[self]
+        mode = self.capture_mode
+        return mode.label if mode else _("Quick ask")
 
 
 class RegistrationStatus(StrEnum):

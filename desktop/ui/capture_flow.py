@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -25,7 +24,7 @@ from PySide6.QtCore import QObject, QRect, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
-from desktop.capture.base import CaptureError, CaptureScope, Rect, Screenshot, crop
+from desktop.capture.base import CaptureError, CaptureMode, CaptureScope, Rect, Screenshot, crop
 from desktop.chat.conversation import Attachment
 from desktop.i18n import _
 from desktop.logsetup import trace
@@ -42,15 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class CaptureMode(StrEnum):
-    """What to capture; the values are the CLI words (`glmv-desktop capture region`)."""
-
-    REGION = "region"
-    WINDOW = "window"
-    SCREEN = "screen"
-    ALL = "all"
 
 
 def physical_pointer() -> tuple[int, int] | None:

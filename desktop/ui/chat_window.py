@@ -1,8 +1,12 @@
-"""The chat window: endpoint and model pickers, the conversation, the composer.
+"""The chat window: the history sidebar, endpoint and model pickers, the conversation, the composer.
 
-It owns one conversation at a time and at most one streaming reply. Everything slow (reading
-files, decoding and encoding images, capturing, the network) runs in the background; the question
-and any partial answer stay visible whatever fails.
+It is a view of one `ChatSession` at a time (its conversation and its one running reply): it renders
+the session's events and drives it from the composer, and owns no reply task. *New chat* gives it a
+new session; *Open in chat* in the quick-ask popup attaches it to the popup's session. Everything
+slow (reading files, decoding and encoding images, capturing, the network, reading the history) runs
+in the background; the question and any partial answer stay visible whatever fails. A conversation
+opened from the history continues in the session shown, or in a new one if a reply is running there
+(stopped, as *New chat* stops it: what arrived is kept).
 """
 
 from __future__ import annotations
@@ -10,15 +14,19 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
+from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QObject, QSize, Qt
 from PySide6.QtGui import (
+    QAction,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
     QImage,
+    QKeyEvent,
     QKeySequence,
     QShortcut,
 )
@@ -28,17 +36,29 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QPushButton,
+    QSplitter,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop.assistant.asking import ask_options, endpoint_to_ask
+from desktop.assistant.asking import ask_options
+from desktop.assistant.history import HistoryWriter
 from desktop.assistant.services import Services
+from desktop.assistant.session import (
+    ChatSession,
+    ConversationReplaced,
+    MessageAdded,
+    QuestionReturned,
+    ReplyChanged,
+    ReplyFinished,
+    SessionEvent,
+)
 from desktop.capture.base import CaptureScope
 from desktop.chat.client import Endpoint
-from desktop.chat.conversation import Attachment, Conversation, Message, ReplyState
+from desktop.chat.conversation import Attachment, Conversation, Message, Role
 from desktop.chat.request import AskOptions
 from desktop.errors import UserFacingError
 from desktop.i18n import _
@@ -47,11 +67,12 @@ from desktop.media.images import read_picture_file
 from desktop.ui.capture_flow import physical_pointer
 from desktop.ui.composer import Composer, images_from_mime
 from desktop.ui.conversation_view import ConversationView
-from desktop.ui.icons import app_icon
+from desktop.ui.history_sidebar import HistorySidebar
+from desktop.ui.icons import app_icon, named_icon
 from desktop.ui.markdown_html import prepare as prepare_markdown
 from desktop.ui.message_widgets import prepare_previews
 from desktop.ui.notifier import Notifier
-from desktop.ui.operations import run_async
+from desktop.ui.operations import reply_starter, run_async
 from desktop.ui.tray import scope_label
 
 if TYPE_CHECKING:
@@ -60,6 +81,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.gif *.bmp *.tif *.tiff)"
+SIDEBAR_WIDTH = 290
+_SEARCH_KEYS = QKeySequence("Ctrl+K")
 
 
 def load_image_file(path: Path, origin: str) -> Attachment:
@@ -69,6 +92,18 @@ def load_image_file(path: Path, origin: str) -> Attachment:
                             pixels=image)
     prepare_previews(attachment)
     return attachment
+
+
+def load_conversation(history: HistoryWriter, conversation_id: str) -> Conversation:
+    """Read a conversation from the history with its pictures' previews made (worker thread)."""
+    store = history.store
+    if store is None:
+        raise UserFacingError(_("The history is not open yet."), _("Try again in a moment."))
+    conversation = store.load_conversation(conversation_id)
+    for message in conversation.messages:
+        for attachment in message.attachments:
+            prepare_previews(attachment)
+    return conversation
 
 
 def load_pasted_image(image: QImage, origin: str) -> Attachment:
@@ -82,22 +117,38 @@ def load_pasted_image(image: QImage, origin: str) -> Attachment:
     return attachment
 
 
+def _model_hint() -> str:
+    return _("Type or pick a model in the Model box at the top.")
+
+
 class ChatWindow(QMainWindow):
     """The main window of the app."""
 
-    def __init__(self, services: Services, notifier: Notifier, parent: QWidget | None = None) -> None:
+    def __init__(self, services: Services, notifier: Notifier, parent: QWidget | None = None, *,
+                 new_session: Callable[[], ChatSession] | None = None, history: HistoryWriter | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        """`new_session` makes the session for each new chat (by default one on `services.runner`);
+        `history`, the writer of the saved conversations, adds the history sidebar and *Don't save*."""
         super().__init__(parent)
         self.services = services
         self.notifier = notifier
+        self.history = history
+        self._new_session = new_session or (lambda: ChatSession(services.runner, reply_starter(notifier)))
         self.setObjectName("chat_window")
         self.setWindowTitle(_("GLM-V Desktop"))
         self.setWindowIcon(app_icon())
-        self.resize(760, 820)
         self.setAcceptDrops(True)
-        self.conversation = Conversation()
-        self._reply_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[object]] = set()
-        self._restored: tuple[str, list[Attachment]] | None = None  # a failed question put back for editing
+        self._returned: Message | None = None  # a failed question put back into the composer for editing
+        self._unsubscribe: Callable[[], None] | None = None
+        self._opening: asyncio.Task[Conversation] | None = None  # a conversation being read from the history
+        self.sidebar: HistorySidebar | None = None
+        if history is not None:
+            self.sidebar = HistorySidebar(history, notifier, clock=clock)
+            self.sidebar.open_requested.connect(self.open_conversation)
+            self.sidebar.deleted.connect(self._conversation_deleted)
+            self.sidebar.renamed.connect(self._conversation_renamed)
+            self.sidebar.leave_search.connect(self._focus_composer)
 
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -134,7 +185,26 @@ class ChatWindow(QMainWindow):
         self.composer.screen_requested.connect(self.ask_about_screen)
         self.composer.images_received.connect(lambda items: self.add_images(items, "clipboard"))
         layout.addWidget(self.composer)
-        self.setCentralWidget(central)
+        if self.sidebar is not None:
+            self.splitter = QSplitter(Qt.Orientation.Horizontal)
+            self.splitter.setObjectName("chat_splitter")
+            self.splitter.setChildrenCollapsible(False)
+            self.splitter.setHandleWidth(1)
+            self.splitter.addWidget(self.sidebar)
+            self.splitter.addWidget(central)
+            self.splitter.setStretchFactor(1, 1)
+            self.splitter.setSizes([SIDEBAR_WIDTH, 760])
+            self.setCentralWidget(self.splitter)
+            shown = bool(services.settings.get("ui.history_sidebar"))
+            self.sidebar.setVisible(shown)
+            self.history_toggle.setChecked(shown)
+            self.history_toggle.toggled.connect(self.show_history)
+            self.resize(760 + (SIDEBAR_WIDTH if shown else 0), 820)
+        else:
+            self.setCentralWidget(central)
+            self.resize(760, 820)
+        self.session = self._new_session()
+        self._attach(self.session)
         self._update_scope_hint()
         services.settings.subscribe(self._on_setting)
         self._track(run_async(asyncio.to_thread(self._prepare), notifier=self.notifier, owner=self,
@@ -142,7 +212,12 @@ class ChatWindow(QMainWindow):
                               on_error=lambda exc: log.info("Warm-up failed: %s", exc)))
         QShortcut(QKeySequence.StandardKey.New, self, self.new_chat)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._escape)
+        if self.sidebar is not None:
+            QShortcut(_SEARCH_KEYS, self, self.search_history)
+            # The composer would take Ctrl+K for "delete to the end of the line".
+            self.composer.prompt.installEventFilter(self)
         self.reload_endpoints()
+        self.composer.prompt.setFocus()  # not the history's search field, which comes first
 
     def _prepare(self) -> None:
         """Worker thread: load what the first question needs (HTTP client, markdown, keychain).
@@ -160,10 +235,32 @@ class ChatWindow(QMainWindow):
         bar.setObjectName("top_bar")
         row = QHBoxLayout(bar)
         row.setContentsMargins(8, 6, 8, 6)
+        self.history_toggle = QToolButton()
+        self.history_toggle.setObjectName("history_toggle")
+        self.history_toggle.setCheckable(True)
+        self.history_toggle.setAutoRaise(True)
+        self.history_toggle.setIcon(named_icon("history-sidebar"))
+        self.history_toggle.setIconSize(QSize(20, 20))
+        self.history_toggle.setToolTip(_("Show or hide the history (Ctrl+K searches it)"))
+        self.history_toggle.setVisible(self.history is not None)
+        row.addWidget(self.history_toggle)
         self.new_chat_button = QPushButton(_("New chat"))
         self.new_chat_button.setObjectName("new_chat_button")
         self.new_chat_button.clicked.connect(self.new_chat)
         row.addWidget(self.new_chat_button)
+        self.not_saved_badge = QToolButton()
+        self.not_saved_badge.setObjectName("not_saved_badge")
+        self.not_saved_badge.setIcon(named_icon("not-saved"))
+        self.not_saved_badge.setText(_("Not saved"))
+        self.not_saved_badge.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.not_saved_badge.setToolTip(_("This conversation is not kept in the history: it is gone once you start "
+                                          "another one or quit. Click to keep it."))
+        self.not_saved_badge.setIconSize(QSize(14, 14))
+        self.not_saved_badge.setStyleSheet("QToolButton#not_saved_badge { background: #fef7e0; color: #b06000; "
+                                           "border: 1px solid #f9dc8c; border-radius: 10px; padding: 1px 4px; }")
+        self.not_saved_badge.clicked.connect(lambda: self.set_saving(True))
+        self.not_saved_badge.hide()
+        row.addWidget(self.not_saved_badge)
         row.addStretch(1)
         row.addWidget(QLabel(_("Endpoint")))
         self.endpoint_box = QComboBox()
@@ -179,6 +276,26 @@ class ChatWindow(QMainWindow):
         self.model_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.model_box.currentTextChanged.connect(self._on_model_changed)
         row.addWidget(self.model_box)
+        self.conversation_menu = QToolButton()
+        self.conversation_menu.setObjectName("conversation_menu")
+        self.conversation_menu.setText("⋯")
+        self.conversation_menu.setAutoRaise(True)
+        self.conversation_menu.setToolTip(_("More for this conversation"))
+        self.conversation_menu.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.conversation_menu.setStyleSheet("QToolButton#conversation_menu { font-size: 16px; padding: 0 6px; } "
+                                             "QToolButton#conversation_menu::menu-indicator { image: none; }")
+        menu = QMenu(self.conversation_menu)
+        menu.setObjectName("conversation_menu_popup")
+        self.dont_save_action = QAction(_("Don't save this conversation"), menu)
+        self.dont_save_action.setObjectName("dont_save_conversation")
+        self.dont_save_action.setCheckable(True)
+        self.dont_save_action.setToolTip(_("Keep this conversation out of the history (it is deleted from it if "
+                                           "it was saved)"))
+        self.dont_save_action.triggered.connect(lambda checked: self.set_saving(not checked))
+        menu.addAction(self.dont_save_action)
+        self.conversation_menu.setMenu(menu)
+        self.conversation_menu.setVisible(self.history is not None)
+        row.addWidget(self.conversation_menu)
         return bar
 
     def reload_endpoints(self) -> None:
@@ -241,6 +358,105 @@ class ChatWindow(QMainWindow):
             self.services.settings.set("endpoint.active", profile.id)
             self.services.settings.set("endpoint.model", model.strip())
 
+    # -- history --------------------------------------------------------------------------------
+    def show_history(self, shown: bool) -> None:
+        """Open or close the history sidebar (remembered for the next start)."""
+        if self.sidebar is None:
+            return
+        if self.history_toggle.isChecked() != shown:
+            self.history_toggle.setChecked(shown)  # comes back here through `toggled`
+            return
+        if self.sidebar.isVisible() != shown:
+            if shown and self.isVisible():
+                self.resize(max(self.width(), 760 + SIDEBAR_WIDTH), self.height())
+            self.sidebar.setVisible(shown)
+        if self.services.settings.get("ui.history_sidebar") != shown:
+            self.services.settings.set("ui.history_sidebar", shown)
+
+    def _focus_composer(self) -> None:
+        self.composer.prompt.setFocus()
+
+    def search_history(self) -> None:
+        """Ctrl+K: open the history and type a search."""
+        if self.sidebar is not None:
+            self.show_history(True)
+            self.sidebar.focus_search()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """Ctrl+K in the composer searches the history (the text edit would delete to the end of the line)."""
+        if (watched is self.composer.prompt and event.type() == QEvent.Type.KeyPress
+                and isinstance(event, QKeyEvent) and QKeySequence(event.keyCombination()) == _SEARCH_KEYS):
+            self.search_history()
+            return True
+        return super().eventFilter(watched, event)
+
+    @property
+    def saving(self) -> bool:
+        """Whether the conversation shown is kept in the history (False: *Don't save this conversation*)."""
+        return self.history is not None and self.session.conversation.id not in self.history.excluded
+
+    def set_saving(self, saving: bool) -> None:
+        """*Don't save this conversation* off or on: off deletes it from the history, on saves it whole."""
+        if self.history is None:
+            return
+        conversation = self.session.conversation
+        if saving:
+            self.history.include(conversation)
+        else:
+            self.history.exclude(conversation.id)
+        self._update_privacy()
+
+    def _update_privacy(self) -> None:
+        excluded = self.history is not None and not self.saving
+        self.dont_save_action.setChecked(excluded)
+        self.not_saved_badge.setVisible(excluded)
+
+    def open_conversation(self, conversation_id: str,
+                          message_id: str | None = None) -> asyncio.Task[Conversation] | None:
+        """Show a saved conversation to continue it (read in the background), at `message_id` if given.
+
+        The conversation shown is in the history already; a reply still running in it is stopped, as
+        with *New chat*, and the saved one opens in a new session."""
+        if self.history is None:
+            return None
+        if self.session.conversation.id == conversation_id:
+            if message_id is not None:
+                self.view.reveal(message_id)
+            return None
+        if self._opening is not None:
+            self._opening.cancel()
+        history = self.history
+        task = run_async(asyncio.to_thread(load_conversation, history, conversation_id), notifier=self.notifier,
+                         owner=self, on_done=lambda conversation: self._opened(conversation, message_id),
+                         on_error=lambda error: self.notifier.show_error(error, self))
+        self._opening = task
+        self._track(task)
+        task.add_done_callback(self._opening_ended)
+        return task
+
+    def _opening_ended(self, task: asyncio.Task[Conversation]) -> None:
+        if self._opening is task:
+            self._opening = None
+
+    def _opened(self, conversation: Conversation, message_id: str | None) -> None:
+        assert self.history is not None
+        self.history.saved.add(conversation.id)
+        self.history.excluded.discard(conversation.id)
+        if self.session.busy:
+            self.new_chat()  # its reply stops, as with New chat; what arrived is kept in the history
+        self.session.replace_conversation(conversation)
+        if message_id is not None:
+            self.view.reveal(message_id)
+        trace(f"history-opened {len(conversation.messages)}")
+
+    def _conversation_deleted(self, conversation_id: str) -> None:
+        if self.session.conversation.id == conversation_id:
+            self.new_chat()
+
+    def _conversation_renamed(self, conversation_id: str, title: str) -> None:
+        if self.session.conversation.id == conversation_id:
+            self.session.conversation.title = title  # a later whole save keeps the new title
+
     # -- notices --------------------------------------------------------------------------------
     def show_banner(self, text: str) -> None:
         """Show a dismissible notice above the conversation."""
@@ -250,6 +466,8 @@ class ChatWindow(QMainWindow):
     def _on_setting(self, key: str, value: object) -> None:
         if key == "capture.scope":
             self._update_scope_hint()
+        elif key == "ui.history_sidebar":
+            self.show_history(bool(value))
         elif key == "chat.thinking":  # changed elsewhere (`glmv-desktop config set`): the switch shows it
             self.composer.thinking.setChecked(bool(value))
         elif key == "images.token_budget":
@@ -357,6 +575,11 @@ class ChatWindow(QMainWindow):
         self.composer.prompt.setFocus()
 
     # -- asking -------------------------------------------------------------------------------------
+    @property
+    def conversation(self) -> Conversation:
+        """The conversation shown (the session's)."""
+        return self.session.conversation
+
     def current_options(self) -> AskOptions:
         """The options for the next question, from the composer and settings."""
         return ask_options(self.services.settings, self.model_box.currentText(),
@@ -364,114 +587,125 @@ class ChatWindow(QMainWindow):
 
     @property
     def busy(self) -> bool:
-        """True while a reply is streaming (until its end has been shown: Stop back to Send)."""
-        return self._reply_task is not None
+        """True while the session's reply is streaming (Stop shows instead of Send)."""
+        return self.session.busy
 
     def send(self) -> None:
-        """Send the composer's question (text and/or attachments)."""
+        """Send the composer's question (text and/or attachments). A failed question put back into the
+        composer is resent as its edited copy, so it is not sent twice."""
         if self.busy:
             return
         text, attachments = self.composer.text(), self.composer.attachments()
         if not text and not attachments:
             self.composer.prompt.setFocus()
             return
-        options = self.current_options()
+        options, profile = self.current_options(), self.services.profiles.active()
+        returned = self._returned
         try:
-            endpoint_to_ask(self.services.profiles, options, _("Type or pick a model in the Model box at the top."))
+            if returned is not None and self.session.can_edit(returned):
+                reply = self.session.edit_and_resend(returned, text, options, profile, attachments=attachments,
+                                                     where_to_pick_a_model=_model_hint())
+            else:
+                reply = self.session.send(text, attachments, options, profile, where_to_pick_a_model=_model_hint())
         except UserFacingError as exc:
             self.notifier.show_error(exc, self)
             return
-        self._restored = None
-        question = self.conversation.add_question(text, attachments)
-        self.view.add_message(question)
-        self.composer.clear()
-        self._start_reply(options)
+        if reply is not None:
+            self._returned = None
+            self.composer.clear()
 
-    def _start_reply(self, options: AskOptions) -> None:
-        profile = self.services.profiles.active()
-        assert profile is not None
-        reply = self.conversation.start_reply(model=options.model, endpoint_id=profile.id, thinking=options.thinking)
-        self.view.add_message(reply)
-        self.composer.set_busy(True)
-        task = asyncio.ensure_future(
-            self.services.runner.run(self.conversation, reply, profile, options, self.view.mark_dirty))
-        self._reply_task = task
-        task.add_done_callback(lambda t: self._reply_finished(t, reply))
+    def retry(self, reply: Message) -> None:
+        """Ask again for the last reply; the failed attempt stays visible above the new one."""
+        if not self.session.can_retry(reply):
+            return
+        returned = self._returned
+        as_it_was = returned is not None and (self.composer.text(), self.composer.attachments()) == (
+            returned.text, returned.attachments)
+        try:
+            again = self.session.retry(reply, self.current_options(), self.services.profiles.active(),
+                                       where_to_pick_a_model=_model_hint())
+        except UserFacingError as exc:
+            self.notifier.show_error(exc, self)
+            return
+        if again is not None:
+            if as_it_was:
+                self.composer.clear()  # resent as it was: the copy put back for editing is not needed
+            self._returned = None
 
-    def adopt_conversation(self, handover: QuickAskHandover) -> None:
-        """Continue a conversation begun in the quick-ask popup: show it, keep a reply that is still
-        streaming (Stop works on it), and add the popup's unsent text and picture to the draft here."""
-        if handover.conversation.messages:
-            self.stop()  # this window's own reply belongs to the conversation being replaced (as with New chat)
-            self._restored = None
-            self.conversation = handover.conversation
-            self.view.show_conversation(self.conversation)
-            task, reply, relay = handover.task, handover.reply, handover.relay
-            if task is not None and reply is not None and relay is not None:
-                # Adopted even if it has just ended: the callback then runs at once and settles it here.
-                relay.retarget(self.view.mark_dirty)
-                self._reply_task = task
-                self.composer.set_busy(True)
-                task.add_done_callback(lambda t: self._reply_finished(t, reply))
-            self.view.flush()
+    def stop(self) -> None:
+        """Stop the streaming reply at once; what arrived so far is kept."""
+        self.session.stop()
+
+    def new_chat(self) -> None:
+        """Start an empty conversation in a new session (stopping this one's reply; the old session
+        itself lives on for whoever else follows it)."""
+        self.session.stop()
+        self._attach(self._new_session())
+        self.composer.prompt.setFocus()
+
+    def adopt_session(self, handover: QuickAskHandover) -> None:
+        """Continue a conversation begun in the quick-ask popup: show its session (a reply still
+        streaming in it included: Stop works on it), and add the popup's unsent text and picture to the
+        draft here."""
+        if handover.session is not None and handover.session is not self.session:
+            self.session.stop()  # this window's own reply belongs to the conversation being replaced (as with New chat)
+            self._attach(handover.session)
         if handover.draft:
             self.composer.append_text(handover.draft)  # after what was typed here, never instead of it
         for attachment in handover.attachments:
             self.composer.add_attachment(attachment)
 
-    def _reply_finished(self, task: asyncio.Task[None], reply: Message) -> None:
-        if task.cancelled() and not reply.is_final:
-            # Stopped before the runner's first step: nothing else gives the reply its final state.
-            reply.state = ReplyState.STOPPED
-            self.view.mark_dirty(reply)
-        trace(f"reply-finished {reply.state.value}")
-        if task is self._reply_task:
-            self._reply_task = None
-            self.composer.set_busy(False)
-            if reply.state is ReplyState.FAILED:
-                self._offer_question_again(reply)
-        if not task.cancelled() and task.exception() is not None:
-            error = task.exception()
-            assert error is not None
-            self.notifier.show_error(error, self)
+    def _attach(self, session: ChatSession) -> None:
+        """Become the view of `session`, leaving the one shown before."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self.session = session
+        self._returned = None
+        self._unsubscribe = session.subscribe(self._on_session_event)
+        self.view.show_conversation(session.conversation)
+        self.composer.set_busy(session.busy)
         self.view.flush()
+        self._conversation_shown()
 
-    def _offer_question_again(self, reply: Message) -> None:
+    def _conversation_shown(self) -> None:
+        if self.sidebar is not None:
+            self.sidebar.set_current(self.session.conversation.id)
+        self._update_privacy()
+
+    def _on_session_event(self, event: SessionEvent) -> None:
+        if isinstance(event, ReplyChanged):  # the common case, once per delta: only mark it dirty
+            self.view.mark_dirty(event.message)
+            return
+        self.view.apply(event)
+        if isinstance(event, MessageAdded):
+            if event.message.role is Role.ASSISTANT:
+                self.composer.set_busy(True)
+        elif isinstance(event, ReplyFinished):
+            trace(f"reply-finished {event.message.state.value}")
+            self.composer.set_busy(self.session.busy)
+        elif isinstance(event, QuestionReturned):
+            self._offer_question_again(event.question)
+        elif isinstance(event, ConversationReplaced):
+            self._returned = None
+            self.composer.set_busy(self.session.busy)
+            self._conversation_shown()
+
+    def _offer_question_again(self, question: Message) -> None:
         """Nothing came back: put the question into an empty composer so it can be edited and resent."""
-        question = self.conversation.question_before(reply)
-        if question is None or self.composer.text() or self.composer.attachments():
+        if self.composer.text() or self.composer.attachments():
             return
         self.composer.restore(question.text, question.attachments)
-        self._restored = (question.text, list(question.attachments))
-
-    def stop(self) -> None:
-        """Stop the streaming reply at once; what arrived so far is kept."""
-        if self._reply_task is not None and not self._reply_task.done():
-            self._reply_task.cancel()
-
-    def retry(self, reply: Message) -> None:
-        """Ask again for the last reply; the failed attempt stays visible above the new one."""
-        if self.busy or not self.conversation.messages or self.conversation.messages[-1] is not reply:
-            return
-        if self._restored == (self.composer.text(), self.composer.attachments()):
-            self.composer.clear()  # resent as it was: the copy put back for editing is not needed
-        self._restored = None
-        self._start_reply(self.current_options())
-
-    def new_chat(self) -> None:
-        """Start an empty conversation (stopping any reply)."""
-        self.stop()
-        self.conversation = Conversation()
-        self.view.show_conversation(self.conversation)
-        self.composer.prompt.setFocus()
+        self._returned = question
 
     def _track(self, task: asyncio.Task[Any]) -> None:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     def shutdown(self) -> None:
-        """Stop the reply and every background job of this window (the app is quitting)."""
+        """Stop the session's reply and every background job of this window (the app is quitting)."""
         self.stop()
+        if self.sidebar is not None:
+            self.sidebar.shutdown()
         for task in list(self._background):
             task.cancel()
 

@@ -58,6 +58,16 @@ def run_async(coro: Coroutine[Any, Any, T], *, notifier: Notifier, owner: QObjec
     return task
 
 
+def reply_starter(notifier: Notifier) -> Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]:
+    """How a `ChatSession` started by the UI runs its replies: `run_async`, an unexpected failure
+    shown by the notifier (the session still gives the reply its final state)."""
+
+    def start(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        return run_async(coro, notifier=notifier)
+
+    return start
+
+
 class DeferredSave(QObject):
     """Coalesces quick changes and runs a save in a worker thread, so the UI never waits on disk."""
 

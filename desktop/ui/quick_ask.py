@@ -1,9 +1,10 @@
 """The quick-ask popup: a small always-on-top window beside a fresh capture for one quick question.
 
 It shows a thumbnail of the capture, a one-line question with history, and streams the answer with
-the chat window's own rendering (`ConversationView`). Follow-up questions continue the same
-conversation; *Open in chat* hands the conversation, with a reply that may still be streaming,
-to the chat window (`QuickAskHandover`, adopted by `ChatWindow.adopt_conversation`).
+the chat window's own rendering (`ConversationView`). It is a view of a `ChatSession`: follow-up
+questions continue the same conversation; *Open in chat* hands the session itself, with a reply
+that may still be streaming, to the chat window (`QuickAskHandover`, taken by
+`ChatWindow.adopt_session`), and the popup goes on with a new session. No task changes hands.
 
 Conversation rules, kept deliberately simple:
 
@@ -13,11 +14,11 @@ Conversation rules, kept deliberately simple:
   first goes to the chat window as with *Open in chat*, only quietly
   (`QuickAskHandover.quiet`: the chat window is not brought to the front, the popup stays). A
   reply still streaming in it streams on there. A question typed but not sent stays in the line
-  edit, for the new capture. Conversations already handed to the chat window are never touched.
+  edit, for the new capture. Sessions already handed to the chat window are never touched.
   Only without a chat window to take it (nothing connected to `open_in_chat`) is the replaced
-  conversation dropped, its streaming reply stopped.
+  session left, its streaming reply stopped.
 - Until there is a history store, the chat window shows one conversation: adopting a handed-over
-  conversation replaces its own, as *New chat* does (`ChatWindow.adopt_conversation`).
+  session replaces its own, as *New chat* does (`ChatWindow.adopt_session`).
 - `show_for(None, None)` (the quick-ask hotkey) shows the current conversation again, a reply
   still streaming into it included; without one it is an empty, text-only ask.
 - Esc, the close button and (unpinned) another program taking the focus only hide the popup; a
@@ -47,19 +48,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.assistant.asking import ask_options, endpoint_to_ask
+from desktop.assistant.asking import ask_options, ready_to_ask
+from desktop.assistant.history import HistoryWriter
 from desktop.assistant.services import Services
-from desktop.chat.conversation import Attachment, Conversation, Message, ReplyState
+from desktop.assistant.session import (
+    ChatSession,
+    ConversationReplaced,
+    MessageAdded,
+    QuestionReturned,
+    ReplyChanged,
+    ReplyFinished,
+    SessionEvent,
+)
+from desktop.chat.conversation import Attachment, Conversation, Message, Role
 from desktop.chat.request import AskOptions
-from desktop.config.profiles import EndpointProfile
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.logsetup import trace
 from desktop.media.images import estimate_image_tokens, fit_to_budget
 from desktop.ui.conversation_view import ConversationView
+from desktop.ui.icons import named_icon
 from desktop.ui.message_widgets import PREVIEW_SIZE, attachment_pixmap, prepare_previews
 from desktop.ui.notifier import Notifier
-from desktop.ui.operations import run_async
+from desktop.ui.operations import reply_starter, run_async
 
 log = logging.getLogger(__name__)
 
@@ -84,49 +95,26 @@ QToolButton#quick_ask_pin, QToolButton#quick_ask_close { border: none; border-ra
                                                          color: #5f6368; }
 QToolButton#quick_ask_pin:hover, QToolButton#quick_ask_close:hover { background: #e3e6ea; }
 QToolButton#quick_ask_pin:checked { background: #d2e3fc; color: #174ea6; }
+QToolButton#quick_ask_dont_save { border: none; border-radius: 4px; padding: 2px 4px; color: #b06000; }
+QToolButton#quick_ask_dont_save:hover { background: #e3e6ea; }
+QToolButton#quick_ask_dont_save:checked { background: #fef7e0; }
 """
-
-
-class ReplyRelay:
-    """The `on_change` callback handed to `ReplyRunner.run`, whose target can change mid-reply.
-
-    A reply keeps streaming when its conversation moves from the popup to the chat window; the
-    new owner points the relay at its own view (`retarget`) and repaints continue there.
-    """
-
-    def __init__(self, target: Callable[[Message], None]) -> None:
-        self._target = target
-
-    def retarget(self, target: Callable[[Message], None]) -> None:
-        """Send the following changes to `target`."""
-        self._target = target
-
-    def __call__(self, message: Message) -> None:
-        """Forward one change (called by the runner on every stream event)."""
-        self._target(message)
-
-
-def _ignore(_message: Message) -> None:
-    """A relay target for a reply nobody shows any more."""
 
 
 @dataclass
 class QuickAskHandover:
-    """What *Open in chat* gives the chat window: the conversation, the reply still streaming (if
-    any) with its task and relay, and what the user had typed or captured but not sent yet."""
+    """What *Open in chat* gives the chat window: the popup's session (None if nothing was asked in it),
+    and what the user had typed or captured but not sent yet."""
 
-    conversation: Conversation
-    reply: Message | None = None
-    task: asyncio.Task[None] | None = None
-    relay: ReplyRelay | None = None
+    session: ChatSession | None = None
     draft: str = ""
     attachments: list[Attachment] = field(default_factory=list)
     quiet: bool = False  # made room for a new capture: adopt it without bringing the chat window to the front
 
     @property
     def streaming(self) -> bool:
-        """True while the handed-over reply is still running."""
-        return self.task is not None and not self.task.done()
+        """True while the handed-over session's reply is still running."""
+        return self.session is not None and self.session.busy
 
 
 def place_beside(anchor: QRect, size: QSize, available: QRect, gap: int = ANCHOR_GAP) -> tuple[QPoint, bool]:
@@ -184,6 +172,10 @@ def thumbnail_pixmap_size(attachment: Attachment) -> QSize:
     """The thumbnail's size: `THUMB_HEIGHT` tall (less for a small capture), at most `THUMB_MAX_WIDTH` wide."""
     scale = min(THUMB_HEIGHT / max(1, attachment.height), THUMB_MAX_WIDTH / max(1, attachment.width), 1.0)
     return QSize(max(1, round(attachment.width * scale)), max(1, round(attachment.height * scale)))
+
+
+def _model_hint() -> str:
+    return _("Pick a model in the chat window's model box, or set one in Settings → Endpoints.")
 
 
 class QuestionLine(QLineEdit):
@@ -281,27 +273,29 @@ class _Header(QWidget):
 class QuickAskPopup(QWidget):
     """A small always-on-top window to ask one quick question (and follow-ups) about a capture.
 
-    A conversation leaves it only through `open_in_chat` (*Open in chat*, or quietly when a new
-    capture replaces it). The chat window's `adopt_conversation` then replaces the chat window's
-    own conversation, as *New chat* does; acceptable while there is no history store.
+    A session leaves it only through `open_in_chat` (*Open in chat*, or quietly when a new capture
+    replaces it). The chat window's `adopt_session` then replaces the chat window's own session, as
+    *New chat* does.
     """
 
     open_in_chat = Signal(object)  # QuickAskHandover
 
-    def __init__(self, services: Services, notifier: Notifier, parent: QWidget | None = None) -> None:
+    def __init__(self, services: Services, notifier: Notifier, parent: QWidget | None = None, *,
+                 new_session: Callable[[], ChatSession] | None = None, history: HistoryWriter | None = None) -> None:
+        """`new_session` makes the session for each new conversation (by default one on `services.runner`);
+        with `history`, the header offers *Don't save this conversation*."""
         super().__init__(parent, Qt.WindowType.Tool | Qt.WindowType.FramelessWindowHint
                          | Qt.WindowType.WindowStaysOnTopHint)
         self.services = services
         self.notifier = notifier
+        self.history = history
+        self._new_session = new_session or (lambda: ChatSession(services.runner, reply_starter(notifier)))
         self.setObjectName("quick_ask")
         self.setWindowTitle(_("Quick ask"))
-        self.conversation = Conversation()
         self._capture: Attachment | None = None  # the picture this conversation is about (header thumbnail)
         self._pending: Attachment | None = None  # the capture, until the first question takes it along
-        self._reply_task: asyncio.Task[None] | None = None
-        self._reply: Message | None = None
-        self._relay: ReplyRelay | None = None
-        self._restored: str | None = None  # a failed question put back into the line edit
+        self._returned: Message | None = None  # a failed question put back into the line edit
+        self._unsubscribe: Callable[[], None] | None = None
         self._preparing: asyncio.Task[Attachment] | None = None
         self._ask_when_ready = False
         self._background: set[asyncio.Task[Any]] = set()
@@ -341,6 +335,8 @@ class QuickAskPopup(QWidget):
         app = QGuiApplication.instance()
         if isinstance(app, QGuiApplication):
             app.applicationStateChanged.connect(self._on_application_state)
+        self.session = self._new_session()
+        self._attach(self.session)
         self._show_capture(None)
 
     # -- building ----------------------------------------------------------------------------------
@@ -369,6 +365,14 @@ class QuickAskPopup(QWidget):
         text.addWidget(self.tokens)
         text.addStretch(1)
         row.addLayout(text, 1)
+        self.dont_save_button = QToolButton()
+        self.dont_save_button.setObjectName("quick_ask_dont_save")
+        self.dont_save_button.setCheckable(True)
+        self.dont_save_button.setIcon(named_icon("not-saved"))
+        self.dont_save_button.setToolTip(_("Don't save this conversation in the history"))
+        self.dont_save_button.clicked.connect(self._dont_save_clicked)
+        self.dont_save_button.setVisible(self.history is not None)
+        row.addWidget(self.dont_save_button, alignment=Qt.AlignmentFlag.AlignTop)
         self.pin_button = QToolButton()
         self.pin_button.setObjectName("quick_ask_pin")
         self.pin_button.setText(_("Pin"))
@@ -443,12 +447,12 @@ class QuickAskPopup(QWidget):
         if not keep:
             self._pending = None
         handover = self._release_conversation(draft="", quiet=True)
-        if keep and self.isSignalConnected(QMetaMethod.fromSignal(self.open_in_chat)):
-            self.open_in_chat.emit(handover)
-        elif handover.task is not None and not handover.task.done():
-            handover.task.cancel()  # nobody can take it (no chat window): stopped, as nothing shows it
+        if handover.session is not None:
+            if self.isSignalConnected(QMetaMethod.fromSignal(self.open_in_chat)):
+                self.open_in_chat.emit(handover)
+            else:
+                handover.session.stop()  # nobody can take it (no chat window): stopped, as nothing shows it
         self._pending = attachment
-        self.view.show_conversation(self.conversation)
         self.view.setVisible(False)
         self._show_capture(attachment)
         if attachment is not None:
@@ -605,9 +609,14 @@ class QuickAskPopup(QWidget):
 
     # -- asking ----------------------------------------------------------------------------------------------
     @property
+    def conversation(self) -> Conversation:
+        """The conversation shown (the session's)."""
+        return self.session.conversation
+
+    @property
     def busy(self) -> bool:
-        """True from sending until the popup has taken the reply's end into account (Stop shows meanwhile)."""
-        return self._reply_task is not None
+        """True while the session's reply is running (Stop shows instead of Ask)."""
+        return self.session.busy
 
     @property
     def pinned(self) -> bool:
@@ -625,17 +634,17 @@ class QuickAskPopup(QWidget):
             self.ask()
 
     def ask(self) -> None:
-        """Send the typed question (with the capture, if it is the first one) in this conversation."""
+        """Send the typed question (with the capture, if it is the first one) in this conversation. A
+        failed question put back into the line edit is resent as its edited copy."""
         if self.busy:
             return
         text = self.question.text().strip()
         if not text and self._pending is None:
             self.question.setFocus()
             return
-        options = self.current_options()
+        options, profile = self.current_options(), self.services.profiles.active()
         try:
-            profile = endpoint_to_ask(self.services.profiles, options, _(
-                "Pick a model in the chat window's model box, or set one in Settings → Endpoints."))
+            ready_to_ask(profile, options, _model_hint())
         except UserFacingError as exc:
             self.notifier.show_error(exc, self)
             return
@@ -643,15 +652,24 @@ class QuickAskPopup(QWidget):
             self._ask_when_ready = True  # the picture is still being prepared; it is sent right after
             return
         attachments = [self._pending] if self._pending is not None else []
+        returned = self._returned
+        try:
+            if returned is not None and not attachments and self.session.can_edit(returned):
+                reply = self.session.edit_and_resend(returned, text, options, profile,
+                                                     where_to_pick_a_model=_model_hint())
+            else:
+                reply = self.session.send(text, attachments, options, profile, where_to_pick_a_model=_model_hint())
+        except UserFacingError as exc:
+            self.notifier.show_error(exc, self)
+            return
+        if reply is None:
+            return
         self._pending = None
-        self._restored = None
+        self._returned = None
         if text:
             self._remember(text)
-        question = self.conversation.add_question(text, attachments)
         self.question.clear()
         self.question.reset_walk()
-        self.add_question_widget(question)
-        self._start_reply(profile, options)
 
     def add_question_widget(self, question: Message) -> None:
         """Show a sent question; the capture's picture is left out of it, as the header shows it already."""
@@ -668,41 +686,36 @@ class QuickAskPopup(QWidget):
         history = [text, *(item for item in self.services.settings.get("quick_ask.history") if item != text)]
         self.services.settings.set("quick_ask.history", history[:HISTORY_LIMIT])
 
-    def _start_reply(self, profile: EndpointProfile, options: AskOptions) -> None:
-        reply = self.conversation.start_reply(model=options.model, endpoint_id=profile.id, thinking=options.thinking)
-        self.view.add_message(reply)
-        relay = ReplyRelay(self.view.mark_dirty)
-        task = asyncio.ensure_future(self.services.runner.run(self.conversation, reply, profile, options, relay))
-        self._reply_task, self._reply, self._relay = task, reply, relay
-        self._set_busy(True)
-        task.add_done_callback(lambda t: self._reply_finished(t, reply, relay))
-        self._schedule_fit()
+    def _on_session_event(self, event: SessionEvent) -> None:
+        if isinstance(event, ReplyChanged):  # the common case, once per delta: only mark it dirty
+            self.view.mark_dirty(event.message)
+            return
+        if isinstance(event, MessageAdded):
+            if event.message.role is Role.USER:
+                self.add_question_widget(event.message)
+            else:
+                self.view.add_message(event.message)
+                self._set_busy(True)
+                self._schedule_fit()
+            return
+        self.view.apply(event)
+        if isinstance(event, ReplyFinished):
+            trace(f"quick-ask-reply-finished {event.message.state.value}")
+            self._set_busy(self.session.busy)
+        elif isinstance(event, QuestionReturned):
+            self._offer_question_again(event.question)
+        elif isinstance(event, ConversationReplaced):
+            self._returned = None
+            self.view.setVisible(bool(event.conversation.messages))
+            self._set_busy(self.session.busy)
+            self._show_saving()
 
-    def _reply_finished(self, task: asyncio.Task[None], reply: Message, relay: ReplyRelay) -> None:
-        error = None if task.cancelled() else task.exception()
-        if task.cancelled() and not reply.is_final:
-            # Cancelled before the runner's first step (Stop at once, a new capture, quitting): the
-            # runner never ran to mark it, so it is marked here, wherever it is shown now.
-            reply.state = ReplyState.STOPPED
-            relay(reply)
-        if task is not self._reply_task:
-            return  # handed to the chat window (which reports its errors), or dropped for a new capture
-        trace(f"quick-ask-reply-finished {reply.state.value}")
-        self._reply_task = self._reply = self._relay = None
-        self._set_busy(False)
-        if reply.state is ReplyState.FAILED:
-            self._offer_question_again(reply)
-        if error is not None:
-            self.notifier.show_error(error, self)
-        self.view.flush()
-
-    def _offer_question_again(self, reply: Message) -> None:
+    def _offer_question_again(self, question: Message) -> None:
         """Nothing came back: put the question into an empty line edit, to edit and resend."""
-        question = self.conversation.question_before(reply)
-        if question is None or not question.text or self.question.text():
+        if not question.text or self.question.text():
             return
         self.question.setText(question.text)
-        self._restored = question.text
+        self._returned = question
 
     def _set_busy(self, busy: bool) -> None:
         self.send_button.setText(_("Stop") if busy else _("Ask"))
@@ -710,31 +723,31 @@ class QuickAskPopup(QWidget):
 
     def stop(self) -> None:
         """Stop the streaming reply; what arrived so far is kept."""
-        if self._reply_task is not None and not self._reply_task.done():
-            self._reply_task.cancel()
+        self.session.stop()
 
     def retry(self, reply: Message) -> None:
         """Ask again for the last reply; the failed attempt stays visible above the new one."""
-        if self.busy or not self.conversation.messages or self.conversation.messages[-1] is not reply:
+        if not self.session.can_retry(reply):
             return
-        profile = self.services.profiles.active()
-        if profile is None:
-            self.notifier.show_error(UserFacingError(_("No endpoint is set up."),
-                                                     _("Add one in Settings → Endpoints.")), self)
+        as_it_was = self._returned is not None and self.question.text() == self._returned.text
+        try:
+            again = self.session.retry(reply, self.current_options(), self.services.profiles.active(),
+                                       where_to_pick_a_model=_model_hint())
+        except UserFacingError as exc:
+            self.notifier.show_error(exc, self)
             return
-        if self._restored is not None and self.question.text() == self._restored:
-            self.question.clear()  # resent as it was: the copy put back for editing is not needed
-        self._restored = None
-        self._start_reply(profile, self.current_options())
+        if again is not None:
+            if as_it_was:
+                self.question.clear()  # resent as it was: the copy put back for editing is not needed
+            self._returned = None
 
     # -- handing over ------------------------------------------------------------------------------------
     def hand_over(self) -> QuickAskHandover:
-        """Give the conversation (and a reply still streaming) to the chat window and hide; the popup
-        starts afresh. Emits `open_in_chat` with the handover."""
+        """Give the session (with a reply still streaming) to the chat window and hide; the popup
+        starts afresh with a new session. Emits `open_in_chat` with the handover."""
         handover = self._release_conversation(draft=self.question.text().strip(), quiet=False)
         self.question.clear()
         self.question.reset_walk()
-        self.view.show_conversation(self.conversation)
         self.view.setVisible(False)
         self._show_capture(None)
         self.hide()
@@ -742,25 +755,44 @@ class QuickAskPopup(QWidget):
         return handover
 
     def _release_conversation(self, *, draft: str, quiet: bool) -> QuickAskHandover:
-        """Let go of the conversation, its streaming reply and its unsent capture, as a handover; the
-        popup's own conversation is a new, empty one."""
-        # A reply whose task has ended but whose end the popup has not handled yet goes along too: the
-        # chat window's done callback then runs (a done task schedules it at once) and handles it there.
+        """Let go of the session (if anything was asked in it) and the unsent capture, as a handover;
+        the popup goes on with a new, empty session."""
         handover = QuickAskHandover(
-            conversation=self.conversation, reply=self._reply, task=self._reply_task, relay=self._relay,
+            session=self.session if self.session.conversation.messages else None,
             draft=draft, attachments=[self._pending] if self._pending is not None else [], quiet=quiet)
-        if handover.relay is not None:
-            handover.relay.retarget(_ignore)  # until the chat window points it at its own view
-        self._reply_task = self._reply = self._relay = None
-        self._set_busy(False)
-        self.conversation = Conversation()
+        self._attach(self._new_session())
         self._pending = None
-        self._restored = None
         # A preparation still running belongs to the capture that left; a question asked now must
         # not wait for it (its end would find the capture gone and never send the question).
         self._preparing = None
         self._ask_when_ready = False
         return handover
+
+    def _attach(self, session: ChatSession) -> None:
+        """Become the view of `session`, leaving the one shown before."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self.session = session
+        self._returned = None
+        self._unsubscribe = session.subscribe(self._on_session_event)
+        self.view.show_conversation(session.conversation)
+        self._set_busy(session.busy)
+        self._show_saving()
+
+    def _dont_save_clicked(self, checked: bool) -> None:
+        if self.history is not None:
+            if checked:
+                self.history.exclude(self.session.conversation.id)
+            else:
+                self.history.include(self.session.conversation)
+        self._show_saving()
+
+    def _show_saving(self) -> None:
+        excluded = self.history is not None and self.session.conversation.id in self.history.excluded
+        self.dont_save_button.setChecked(excluded)
+        self.dont_save_button.setText(_("Not saved") if excluded else "")
+        self.dont_save_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon if excluded
+                                                 else Qt.ToolButtonStyle.ToolButtonIconOnly)
 
     # -- hiding ------------------------------------------------------------------------------------------
     def _on_application_state(self, state: Qt.ApplicationState) -> None:
@@ -781,7 +813,7 @@ class QuickAskPopup(QWidget):
         task.add_done_callback(self._background.discard)
 
     def shutdown(self) -> None:
-        """Stop the reply and every background job of the popup (the app is quitting)."""
+        """Stop the session's reply and every background job of the popup (the app is quitting)."""
         self.stop()
         for task in list(self._background):
             task.cancel()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
@@ -102,12 +103,25 @@ def editor_value(setting: Setting, editor: QWidget) -> Any:
     return editor.text()
 
 
-class GeneralPage(QWidget):
-    """Every schema setting a user should see, with its description as tooltip."""
+# Deletes every conversation and says how many there were (the app runs it through the history's writer).
+DeleteHistory = Callable[[], Coroutine[Any, Any, int]]
 
-    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+
+class GeneralPage(QWidget):
+    """Every schema setting a user should see, with its description as tooltip; *Delete all history*
+    below the history settings when the page is given a way to do it."""
+
+    def __init__(self, services: Services, parent: QWidget | None = None, *,
+                 notifier: Notifier | None = None, delete_history: DeleteHistory | None = None) -> None:
         super().__init__(parent)
         self._services = services
+        self._notifier = notifier or Notifier(self)
+        self._delete_history = delete_history
+        self._confirming: QMessageBox | None = None
+        self.delete_history_button: QPushButton | None = None
+        self.delete_history_result = QLabel()
+        self.delete_history_result.setObjectName("history_deleted")
+        self.delete_history_result.setWordWrap(True)
         self.editors: dict[str, QWidget] = {}
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -133,8 +147,64 @@ class GeneralPage(QWidget):
             column.addWidget(description)
             form.addRow(label, field)
             self.editors[setting.key] = editor
+            if setting.key == "history.retention" and delete_history is not None:
+                form.addRow("", self._delete_history_row())
         scroll.setWidget(body)
         outer.addWidget(scroll)
+
+    def _delete_history_row(self) -> QWidget:
+        row = QWidget()
+        column = QVBoxLayout(row)
+        column.setContentsMargins(0, 0, 0, 4)
+        button = QPushButton(_("Delete all history…"))
+        button.setObjectName("delete_all_history")
+        button.setToolTip(_("Delete every saved conversation, pinned ones too."))
+        button.clicked.connect(self.confirm_delete_history)
+        self.delete_history_button = button
+        line = QHBoxLayout()
+        line.addWidget(button)
+        line.addStretch(1)
+        column.addLayout(line)
+        column.addWidget(self.delete_history_result)
+        return row
+
+    def confirm_delete_history(self) -> None:
+        """Ask before deleting every conversation (without waiting in a nested loop)."""
+        if self._confirming is not None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, _("Delete all history"),
+                          _("Delete every conversation in the history, pinned ones too?"),
+                          QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("confirm_delete_history")
+        box.setInformativeText(_("This cannot be undone. The conversation open in the chat window is closed too."))
+        delete = box.addButton(_("Delete all"), QMessageBox.ButtonRole.DestructiveRole)
+        delete.setObjectName("confirm_delete_history_yes")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _result: self._answered(box.clickedButton() is delete))
+        self._confirming = box
+        box.open()
+
+    def _answered(self, confirmed: bool) -> None:
+        self._confirming = None
+        if not confirmed or self._delete_history is None or self.delete_history_button is None:
+            return
+        self.delete_history_button.setEnabled(False)
+        self.delete_history_result.setText(_("Deleting…"))
+        run_async(self._delete_history(), notifier=self._notifier, owner=self, on_done=self._deleted,
+                  on_error=self._delete_failed)
+
+    def _deleted(self, count: int) -> None:
+        assert self.delete_history_button is not None
+        self.delete_history_button.setEnabled(True)
+        self.delete_history_result.setText(_("Deleted 1 conversation.") if count == 1 else
+                                           _("Deleted {count} conversations.").format(count=count))
+
+    def _delete_failed(self, error: BaseException) -> None:
+        assert self.delete_history_button is not None
+        self.delete_history_button.setEnabled(True)
+        self.delete_history_result.setText(_("Nothing was deleted."))
+        self._notifier.show_error(error, self)
 
     def values(self) -> dict[str, Any]:
         """Every shown value, checked against the schema; ValueError says which one is wrong."""
@@ -561,7 +631,9 @@ class SettingsDialog(QDialog):
     profiles_changed = Signal()
 
     def __init__(self, services: Services, notifier: Notifier, parent: QWidget | None = None, *,
-                 hotkeys: HotkeyService | None = None) -> None:
+                 hotkeys: HotkeyService | None = None, delete_history: DeleteHistory | None = None) -> None:
+        """`delete_history` deletes every conversation (the app's, through its history writer); without it
+        the General page offers no *Delete all history*."""
         super().__init__(parent)
         self.setObjectName("settings_dialog")
         self.setWindowTitle(_("Settings"))
@@ -570,7 +642,7 @@ class SettingsDialog(QDialog):
         self.tabs = QTabWidget()
         self.endpoints = EndpointsPage(services, notifier)
         self.endpoints.profiles_changed.connect(self.profiles_changed)
-        self.general = GeneralPage(services)
+        self.general = GeneralPage(services, notifier=notifier, delete_history=delete_history)
         self.tabs.addTab(self.endpoints, _("Endpoints"))
         self.tabs.addTab(self.general, _("General"))
         self.hotkeys = HotkeysPage(services, notifier, hotkeys)

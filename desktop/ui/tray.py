@@ -7,6 +7,7 @@ from PySide6.QtCore import QObject, Signal, SignalInstance
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from desktop.capture.base import CaptureMode
 from desktop.i18n import _
 from desktop.ui.icons import app_icon
 
@@ -40,15 +41,13 @@ class Tray(QObject):
         self.menu = QMenu()
         self.menu.setObjectName("tray_menu")
         self.capture_actions: dict[str, QAction] = {}
-        for mode, text in (("region", _("Capture a region…")), ("window", _("Capture the window under the pointer")),
-                           ("screen", _("Capture the screen under the pointer")),
-                           ("all", _("Capture all monitors"))):
-            action = QAction(text, self.menu)
-            action.setObjectName(f"capture_{mode}")
-            action.setData(text)
-            action.triggered.connect(lambda _checked=False, m=mode: self.capture_requested.emit(m))
+        for mode in CaptureMode:
+            action = QAction(mode.menu_label, self.menu)
+            action.setObjectName(f"capture_{mode.value}")
+            action.setData(mode.menu_label)
+            action.triggered.connect(lambda _checked=False, m=mode.value: self.capture_requested.emit(m))
             self.menu.addAction(action)
-            self.capture_actions[mode] = action
+            self.capture_actions[mode.value] = action
         self.quick_ask_action = self._action("quick_ask", _("Quick ask"), self.quick_ask)
         self.quick_ask_action.setData(_("Quick ask"))
         self.menu.addSeparator()

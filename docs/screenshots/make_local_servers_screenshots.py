@@ -139,9 +139,10 @@ async def shoot() -> list[Path]:
     profile = services.profiles.active()
     assert profile is not None
     conversation = Conversation()
-    conversation.add_question("What is in this picture?",
-                              [Attachment.from_pixels(Image.new("RGB", (112, 112), (40, 90, 200)), "blue.png", "file")])
-    reply = conversation.start_reply(model=profile.model, endpoint_id=profile.id, thinking=False)
+    question = conversation.add_question(
+        "What is in this picture?",
+        [Attachment.from_pixels(Image.new("RGB", (112, 112), (40, 90, 200)), "blue.png", "file")])
+    reply = conversation.start_reply(question, model=profile.model, endpoint_id=profile.id, thinking=False)
     await services.runner.run(conversation, reply, profile, AskOptions(model=profile.model, thinking=False),
                               lambda _m: None)
     await settle(window, 30)

@@ -68,7 +68,7 @@ async def shoot() -> Path:
         await asyncio.sleep(0.02)
     question = popup.conversation.add_question("What does this error mean?", [capture])
     popup._pending = None  # noqa: SLF001 - asked by hand, without a server
-    reply = popup.conversation.start_reply(model="glm-4.6v-flash", endpoint_id=profile.id, thinking=True)
+    reply = popup.conversation.start_reply(question, model="glm-4.6v-flash", endpoint_id=profile.id, thinking=True)
     reply.reasoning = "The traceback ends in ModuleNotFoundError for numpy: the package is missing."
     reply.text, reply.state, reply.completion_tokens = ANSWER, ReplyState.COMPLETE, 96
     popup.add_question_widget(question)

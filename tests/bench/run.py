@@ -1,5 +1,6 @@
 """The benchmark runner: start-up, memory, capture → payload, hotkey → overlay, parser throughput,
-UI stall.
+UI stall (the history writing meanwhile), history (search, list, the chat window's sidebar, bytes written
+while streaming).
 
     .venv/bin/python -m tests.bench.run            # the full set (about 12 minutes)
     .venv/bin/python -m tests.bench.run --quick    # 1-2 runs each, short streams (a smoke check)
@@ -155,6 +156,42 @@ def bench_startup_and_memory(desktop: Desktop, work: Path, runs: int) -> list[Fi
                "connections open; no picture or overlay held)"),
         Figure("RSS after one full ask", "MB", after_ask, "report",
                "screen captured, ~400-word streamed answer rendered, 2 s later"),
+    ]
+
+
+def bench_startup_with_history(desktop: Desktop, work: Path, runs: int, conversations: int) -> list[Figure]:
+    """Cold start to tray and idle RSS with a large history against none, alternating run by run."""
+    from tests.support.history_fixture import build_history
+
+    full = work / "start-with-history"
+    build_history(full / "data" / "glmv-desktop", conversations=conversations)
+    starts: dict[str, list[float]] = {"empty": [], "full": []}
+    idle: dict[str, list[float]] = {"empty": [], "full": []}
+    for run in range(runs):
+        for kind in ("empty", "full"):
+            home = full if kind == "full" else work / f"start-no-history-{run}"
+            _settings_for(home, "http://127.0.0.1:9/v1")
+            started = time.monotonic()
+            app = AppProcess(desktop.env(home))
+            try:
+                app.wait_for("tray-shown")
+                starts[kind].append(time.monotonic() - started)
+                _wait_unless_seen(app, "capture-warm")
+                time.sleep(2.0)  # the history is open by then (1.5 s after start)
+                idle[kind].append(_rss_mb(app.process.pid))
+                app.cli("quit")
+                app.wait_exit()
+            finally:
+                app.kill()
+    ratio = [f / e for f, e in zip(starts["full"], starts["empty"], strict=True)]
+    extra = [f - e for f, e in zip(idle["full"], idle["empty"], strict=True)]
+    return [
+        Figure(f"Cold start → tray, {conversations:,} conversations ÷ none", "×", ratio, "≤ 1.1 ×",
+               f"the same run, alternating; with history {statistics.median(starts['full']):.2f} s, "
+               f"without {statistics.median(starts['empty']):.2f} s"),
+        Figure(f"Idle RSS, {conversations:,} conversations − none", "MB", extra, "≤ 5 MB",
+               f"2 s after the tray appeared, the history open; with {statistics.median(idle['full']):.1f} MB, "
+               f"without {statistics.median(idle['empty']):.1f} MB"),
     ]
 
 
@@ -342,13 +379,21 @@ def bench_stall(desktop: Desktop, runs: int, tokens: int, rate: float) -> list[F
                                                          desktop.bus.address},
                              capture_output=True, text=True, check=True, timeout=tokens / rate * 3 + 120)
         data = json.loads(out.stdout.strip().splitlines()[-1])
-        if data["state"] != "complete":
-            raise RuntimeError(f"stall run did not complete: {data}")
+        if data["state"] != "complete" or data["stored_chars"] != data["answer_chars"]:
+            raise RuntimeError(f"stall run did not complete, or its answer is not in the history: {data}")
         worst.append(data["worst_stall_ms"])
         p99.append(data["p99_stall_ms"])
     return [Figure("Worst UI stall, 20k-token answer at 200 tok/s" if tokens == 20000 else
                    f"Worst UI stall, {tokens}-token answer at {rate:.0f} tok/s", "ms", worst, "≤ 50 ms",
-                   f"5 ms probe timer; p99 {statistics.median(p99):.1f} ms")]
+                   f"5 ms probe timer; the history writer saving the reply every 250 ms meanwhile, the sidebar "
+                   f"open; p99 {statistics.median(p99):.1f} ms")]
+
+
+def bench_history(work: Path, runs: int, conversations: int, stream_runs: int, tokens: int) -> list[Figure]:
+    """Search and list over a generated history, and the bytes a streamed answer writes (history_bench.py)."""
+    from tests.bench import history_bench
+
+    return history_bench.bench_history(work, runs, conversations, stream_runs, tokens)
 
 
 def machine() -> str:
@@ -377,7 +422,8 @@ def main() -> int:
     """Run everything and report."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1-2 runs and short streams: check the runner works")
-    parser.add_argument("--only", choices=["startup", "capture", "hotkey", "parser", "stall", "frozen"],
+    parser.add_argument("--only", choices=["startup", "startup-history", "capture", "hotkey", "parser", "stall",
+                                           "frozen", "history"],
                         action="append")
     parser.add_argument("--frozen", type=Path, help="the frozen app's executable (dist/glmv-desktop/glmv-desktop): "
                         "compares its cold start with this venv's")
@@ -386,14 +432,18 @@ def main() -> int:
     quick = args.quick
     work = Path(tempfile.mkdtemp(prefix="glmv-bench-"))
     cache_bytecode()
-    desktop = Desktop(work)
+    desktop = Desktop(work) if not args.only or set(args.only) - {"history"} else None  # history needs no display
     plans: dict[str, Callable[[], list[Figure]]] = {
         "startup": lambda: bench_startup_and_memory(desktop, work, 1 if quick else 7),
+        "startup-history": lambda: bench_startup_with_history(desktop, work, 1 if quick else 5,
+                                                              300 if quick else 10_000),
         "capture": lambda: bench_capture(desktop, 3 if quick else 30),
         "hotkey": lambda: bench_hotkey_overlay(desktop, work, 2 if quick else 20)
         + bench_hotkey_two_monitors(work, 2 if quick else 20),
         "parser": lambda: bench_parser(work, 2 if quick else 7, 2000 if quick else 20000),
         "stall": lambda: bench_stall(desktop, 1 if quick else 5, 300 if quick else 20000, 200.0),
+        "history": lambda: bench_history(work, 2 if quick else 7, 1000 if quick else 10_000, 1 if quick else 3,
+                                         2000 if quick else 20000),
     }
     if args.frozen is not None:
         frozen = args.frozen.resolve()
@@ -406,7 +456,8 @@ def main() -> int:
             print(f"running {name} …", file=sys.stderr, flush=True)
             figures += plan()
     finally:
-        desktop.stop()
+        if desktop is not None:
+            desktop.stop()
     report = table(figures)
     print(f"Machine: {machine()}\n\n{report}")
     missed = [f"{f.name.strip()} ({statistics.median(f.values):,.1f} {f.unit}, target {f.target})"

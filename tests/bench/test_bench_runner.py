@@ -21,6 +21,9 @@ def test_quick_run_produces_every_figure(tmp_path: Path) -> None:
         "Cold start → tray icon shown", "Idle RSS after start", "RSS after one full ask",
         "Capture 1920×1080 → payload ready", "Parser throughput", "Worst UI stall",
         "Hotkey → region overlay shown", "Region 1920×1080 confirmed → payload ready",
-        "Flameshot `flameshot full -p` (reference)", "Hotkey → overlays shown"}
-    assert all(f["values"] and all(v > 0 for v in f["values"]) for f in figures.values())
+        "Flameshot `flameshot full -p` (reference)", "Hotkey → overlays shown", "History sidebar shown",
+        "Chat window opened with its history sidebar"}
+    # every figure was measured; a difference between two runs (its name says "−") may be zero or below
+    assert all(f["values"] and all(v > 0 or ("−" in name and abs(v) < 1e9) for v in f["values"])
+               for name, f in figures.items())
     assert "| Cold start → tray icon shown |" in result.stdout

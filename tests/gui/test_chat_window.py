@@ -15,6 +15,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from desktop.assistant.services import AppPaths, Services
+from desktop.assistant.session import ReplyFinished
 from desktop.chat.conversation import ReplyState, Role
 from desktop.config.profiles import Flavor, preset
 from desktop.ui.chat_window import ChatWindow
@@ -152,6 +153,26 @@ def test_cloud_error_shows_the_servers_message_and_keeps_the_question(qtbot: Any
     assert reply_widget(window).retry_button.isVisible(), "after topping up, Retry sends it again"
 
 
+def test_a_failed_question_edited_in_the_composer_is_sent_once(qtbot: Any, window: ChatWindow,
+                                                               fake_server: FakeOpenAIServer) -> None:
+    fake_server.queue(zai_error(1113, english=True), VLLM_NEW.evolve(reasoning="", content="Answered."))
+    ask(qtbot, window, "Please keep this qestion")
+    wait_final(qtbot, window)
+    failed = last_reply(window)
+    original = window.conversation.messages[-2]
+    assert failed.state is ReplyState.FAILED and window.composer.text() == "Please keep this qestion"
+    # WHEN the question put back is corrected and sent
+    ask(qtbot, window, "Please keep this question")
+    wait_final(qtbot, window)
+    # THEN its edited copy is asked, without the failed original beside it
+    assert fake_server.chat_requests[-1].body["messages"] == [{"role": "user", "content": "Please keep this question"}]
+    copy, reply = window.conversation.messages[-2:]
+    assert copy.text == "Please keep this question" and copy.replaces == original.id and reply.text == "Answered."
+    assert window.conversation.messages == [original, failed, copy, reply], "the original stays, as it was"
+    assert original.text == "Please keep this qestion"
+    assert window.composer.text() == ""
+
+
 def test_cloud_without_a_key_says_where_to_add_it(qtbot: Any, window: ChatWindow,
                                                   fake_server: FakeOpenAIServer) -> None:
     cloud = window.services.profiles.upsert(preset(Flavor.ZAI, base_url=fake_server.zai_base_url))
@@ -173,6 +194,27 @@ def test_multi_turn_sends_the_earlier_answer(qtbot: Any, window: ChatWindow, fak
     assert [m["content"] for m in fake_server.chat_requests[-1].body["messages"]] == ["one", "First answer.", "two"]
     window.new_chat()
     assert window.conversation.messages == []
+
+
+def test_new_chat_stops_its_reply_and_starts_a_new_session(qtbot: Any, window: ChatWindow,
+                                                          fake_server: FakeOpenAIServer) -> None:
+    # GIVEN a reply streaming, and another subscriber (as the history store will be) following the session
+    fake_server.set_scenario(VLLM_NEW.evolve(reasoning="", content=" ".join(f"w{i}" for i in range(300)),
+                                             tokens_per_second=60))
+    old = window.session
+    seen: list[object] = []
+    old.subscribe(seen.append)
+    ask(qtbot, window, "long answer please")
+    qtbot.waitUntil(lambda: len(last_reply(window).text) > 20, timeout=10000)
+    reply = last_reply(window)
+    # WHEN New chat is clicked
+    window.new_chat_button.click()
+    # THEN the window shows a new, empty session; the old reply stops, and its end still reaches the others
+    assert window.session is not old and window.conversation.messages == [] and not window.busy
+    assert window.view.widget_for(reply) is None and window.composer.send_button.text() == "Send"
+    qtbot.waitUntil(lambda: not old.busy, timeout=5000)
+    assert reply.state is ReplyState.STOPPED and old.conversation.messages[-1] is reply
+    assert any(isinstance(e, ReplyFinished) and e.message is reply for e in seen)
 
 
 def test_dropped_file_is_attached_and_a_bad_one_is_explained(qtbot: Any, window: ChatWindow, tmp_path: Path) -> None:

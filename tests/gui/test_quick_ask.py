@@ -224,18 +224,19 @@ def test_a_new_capture_hands_the_conversation_and_its_streaming_reply_to_the_cha
     fake_server.set_scenario(SLOW)
     handovers: list[QuickAskHandover] = []
     popup.open_in_chat.connect(handovers.append)
-    popup.open_in_chat.connect(chat.adopt_conversation)
+    popup.open_in_chat.connect(chat.adopt_session)
     show(qtbot, popup, capture())
     ask(qtbot, popup, "about the red one")
     qtbot.waitUntil(lambda: len(last_reply(popup).text) > 10, timeout=10000)
-    old_conversation, old_reply = popup.conversation, last_reply(popup)
+    old_session, old_conversation, old_reply = popup.session, popup.conversation, last_reply(popup)
     popup.question.setText("a draft")
     # WHEN another capture arrives
     show(qtbot, popup, capture((320, 240), (30, 30, 200)))
     # THEN the old conversation went quietly to the chat window, its reply streaming on there
-    assert len(handovers) == 1 and handovers[0].quiet and handovers[0].conversation is old_conversation
-    assert handovers[0].reply is old_reply and handovers[0].draft == "" and handovers[0].attachments == []
-    assert chat.conversation is old_conversation and chat.busy
+    assert len(handovers) == 1 and handovers[0].quiet and handovers[0].session is old_session
+    assert old_session.conversation is old_conversation and old_session.reply is old_reply
+    assert handovers[0].draft == "" and handovers[0].attachments == []
+    assert chat.session is old_session and chat.conversation is old_conversation and chat.busy
     widget = chat.view.widget_for(old_reply)
     assert isinstance(widget, ReplyWidget)
     qtbot.waitUntil(lambda: old_reply.is_final and not chat.busy, timeout=15000)
@@ -244,7 +245,8 @@ def test_a_new_capture_hands_the_conversation_and_its_streaming_reply_to_the_cha
     assert widget.answer.toPlainText().strip().endswith("w119")
     # AND the popup stays, with an empty conversation about the new capture and the draft kept
     assert popup.isVisible()
-    assert popup.conversation is not old_conversation and popup.conversation.messages == []
+    assert popup.session is not old_session and popup.conversation is not old_conversation
+    assert popup.conversation.messages == []
     assert not popup.busy and popup.send_button.text() == "Ask"
     assert popup.question.text() == "a draft"
     fake_server.set_scenario(VLLM_NEW)
@@ -258,7 +260,7 @@ def test_a_new_capture_hands_the_conversation_and_its_streaming_reply_to_the_cha
 def test_a_new_capture_replaces_one_never_asked_about(
         qtbot: Any, popup: QuickAskPopup, chat: ChatWindow) -> None:
     # GIVEN a capture shown but not asked about, and a conversation in the chat window
-    popup.open_in_chat.connect(chat.adopt_conversation)
+    popup.open_in_chat.connect(chat.adopt_session)
     earlier = chat.conversation
     first = capture()
     show(qtbot, popup, first)
@@ -392,21 +394,21 @@ def test_open_in_chat_continues_the_conversation_there(qtbot: Any, popup: QuickA
                                                        fake_server: FakeOpenAIServer) -> None:
     fake_server.queue(VLLM_NEW.evolve(reasoning="", content="It is red."),
                       VLLM_NEW.evolve(reasoning="", content="Yes, very."))
-    popup.open_in_chat.connect(chat.adopt_conversation)
+    popup.open_in_chat.connect(chat.adopt_session)
     show(qtbot, popup, capture())
     ask(qtbot, popup, "What colour?")
     wait_final(qtbot, popup)
-    conversation = popup.conversation
+    session, conversation = popup.session, popup.conversation
     chat.composer.prompt.setPlainText("Is it bright?")
     # WHEN Open in chat is clicked
     with qtbot.waitSignal(popup.open_in_chat) as signal:
         popup.findChild(QWidget, "quick_ask_open_chat").click()  # type: ignore[union-attr]
     handover = signal.args[0]
-    assert isinstance(handover, QuickAskHandover) and handover.conversation is conversation
-    assert handover.task is None and not handover.streaming and not handover.quiet
-    # THEN the popup is hidden and empty, and the chat window shows the conversation
-    assert not popup.isVisible() and popup.conversation.messages == []
-    assert chat.conversation is conversation
+    assert isinstance(handover, QuickAskHandover) and handover.session is session
+    assert not handover.streaming and not handover.quiet
+    # THEN the popup is hidden and empty, and the chat window shows the conversation, in the same session
+    assert not popup.isVisible() and popup.conversation.messages == [] and popup.session is not session
+    assert chat.session is session and chat.conversation is conversation
     assert chat.view.widget_for(conversation.messages[-1]) is not None
     assert chat.composer.text() == "Is it bright?", "what was typed in the chat window stays"
     # AND its next question carries the history, picture included
@@ -423,7 +425,7 @@ def test_open_in_chat_continues_the_conversation_there(qtbot: Any, popup: QuickA
 def test_open_in_chat_hands_over_a_streaming_reply_that_stop_can_end(
         qtbot: Any, popup: QuickAskPopup, chat: ChatWindow, fake_server: FakeOpenAIServer) -> None:
     fake_server.set_scenario(SLOW)
-    popup.open_in_chat.connect(chat.adopt_conversation)
+    popup.open_in_chat.connect(chat.adopt_session)
     show(qtbot, popup, capture())
     ask(qtbot, popup, "long answer please")
     qtbot.waitUntil(lambda: len(last_reply(popup).text) > 10, timeout=10000)
@@ -431,7 +433,7 @@ def test_open_in_chat_hands_over_a_streaming_reply_that_stop_can_end(
     chat.composer.prompt.setPlainText("my own draft")
     popup.question.setText("unsent follow-up")
     handover = popup.hand_over()
-    assert handover.streaming and handover.reply is reply
+    assert handover.streaming and handover.session is not None and handover.session.reply is reply
     assert not popup.busy and not popup.isVisible()
     # The reply streams on into the chat window's view, with its Stop button.
     assert chat.busy and chat.composer.send_button.text() == "Stop"
@@ -447,9 +449,42 @@ def test_open_in_chat_hands_over_a_streaming_reply_that_stop_can_end(
     assert chat.composer.text() == "my own draft\nunsent follow-up"
 
 
+def test_after_open_in_chat_the_chat_window_shows_the_same_session_and_stop_there_ends_it(
+        qtbot: Any, popup: QuickAskPopup, chat: ChatWindow, fake_server: FakeOpenAIServer) -> None:
+    # GIVEN a slow reply streaming in the popup's session
+    fake_server.set_scenario(SLOW)
+    popup.open_in_chat.connect(chat.adopt_session)
+    show(qtbot, popup, capture())
+    ask(qtbot, popup, "long answer please")
+    qtbot.waitUntil(lambda: len(last_reply(popup).text) > 10, timeout=10000)
+    session, reply = popup.session, last_reply(popup)
+    question = session.conversation.messages[0]
+    # WHEN Open in chat is clicked while it streams
+    popup.open_chat_button.click()
+    # THEN the chat window is a view of that very session, the reply still running in it
+    assert chat.session is session and session.busy and session.reply is reply
+    assert chat.view.widget_for(question) is not None
+    widget = chat.view.widget_for(reply)
+    assert isinstance(widget, ReplyWidget)
+    shown = len(widget.answer.toPlainText())
+    qtbot.waitUntil(lambda: len(widget.answer.toPlainText()) > shown + 10, timeout=10000)
+    # AND the popup has let go of it: a new, idle session, nothing of the old one shown
+    assert popup.session is not session and not popup.busy and popup.send_button.text() == "Ask"
+    assert popup.view.widget_for(reply) is None
+    # WHEN Stop is pressed in the chat window THEN the session's reply stops, its partial answer kept
+    assert chat.composer.send_button.text() == "Stop"
+    chat.composer.send_button.click()
+    qtbot.waitUntil(lambda: not session.busy, timeout=5000)
+    assert reply.state is ReplyState.STOPPED and reply.text.startswith("w0") and "w119" not in reply.text
+    chat.view.flush()
+    assert widget.answer.toPlainText().strip() == reply.text.strip()
+    assert chat.composer.send_button.text() == "Send" and widget.retry_button.isVisible()
+    assert session.conversation.messages == [question, reply]
+
+
 def test_open_in_chat_before_asking_moves_the_capture_and_keeps_the_chat(
         qtbot: Any, popup: QuickAskPopup, chat: ChatWindow) -> None:
-    popup.open_in_chat.connect(chat.adopt_conversation)
+    popup.open_in_chat.connect(chat.adopt_session)
     earlier = chat.conversation
     shot = capture()
     show(qtbot, popup, shot)
@@ -463,7 +498,7 @@ def test_a_question_asked_right_after_open_in_chat_is_sent(
         qtbot: Any, popup: QuickAskPopup, chat: ChatWindow, fake_server: FakeOpenAIServer) -> None:
     # GIVEN a capture whose preparation is still running (no event is processed in between)
     fake_server.set_scenario(VLLM_NEW.evolve(reasoning="", content="Sent anyway."))
-    popup.open_in_chat.connect(chat.adopt_conversation)
+    popup.open_in_chat.connect(chat.adopt_session)
     shot = capture()
     popup.show_for(shot, ANCHOR)
     preparing = popup._preparing  # noqa: SLF001

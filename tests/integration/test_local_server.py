@@ -79,8 +79,9 @@ def test_launch_makes_the_server_the_active_endpoint_and_it_answers(tiny_model_d
             try:
                 conversation = Conversation()
                 picture = Image.new("RGB", (56, 56), (200, 30, 30))
-                conversation.add_question("What is this?", [Attachment.from_pixels(picture, "red.png", "screen")])
-                reply = conversation.start_reply(model=active.model, endpoint_id=active.id, thinking=False)
+                question = conversation.add_question("What is this?",
+                                                     [Attachment.from_pixels(picture, "red.png", "screen")])
+                reply = conversation.start_reply(question, model=active.model, endpoint_id=active.id, thinking=False)
                 await ReplyRunner(client, secrets).run(conversation, reply, active,
                                                        AskOptions(model=active.model, thinking=False), lambda _m: None)
             finally:

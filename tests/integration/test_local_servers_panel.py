@@ -77,9 +77,9 @@ def ask(qtbot: Any, services: Services) -> tuple[ReplyState, str]:
     profile = services.profiles.active()
     assert profile is not None
     conversation = Conversation()
-    conversation.add_question("What is this?", [Attachment.from_pixels(Image.new("RGB", (56, 56), (200, 30, 30)),
-                                                                       "red.png", "screen")])
-    reply = conversation.start_reply(model=profile.model, endpoint_id=profile.id, thinking=False)
+    question = conversation.add_question("What is this?", [
+        Attachment.from_pixels(Image.new("RGB", (56, 56), (200, 30, 30)), "red.png", "screen")])
+    reply = conversation.start_reply(question, model=profile.model, endpoint_id=profile.id, thinking=False)
     task = asyncio.ensure_future(services.runner.run(conversation, reply, profile,
                                                      AskOptions(model=profile.model, thinking=False), lambda _m: None))
     qtbot.waitUntil(task.done, timeout=60000)

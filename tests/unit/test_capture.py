@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from desktop.availability import Availability
-from desktop.capture.base import CaptureChain, CaptureError, CaptureScope, Monitor, Screenshot
+from desktop.capture.base import CaptureError, CaptureScope, Monitor, Screenshot
+from desktop.capture.chain import CaptureChain
 from desktop.capture.mss_handler import MssCapture
 
 

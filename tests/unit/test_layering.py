@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "desktop"
 DOMAIN = ("chat", "media", "config", "store", "backends", "assistant")
 # Each layer may import only the layers listed after it (and itself).
 LAYERS = [
-    {"app", "cli", "doctor", "__main__", "smoke", "running_notice"},
+    {"app", "cli", "doctor", "__main__", "smoke", "running_notice", "commands"},
     {"ui"},
     {"assistant"},
     {"backends", "capture", "hotkeys", "store"},
@@ -91,3 +91,50 @@ def test_cli_imports_no_qt_at_module_level() -> None:
     names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module or "" for n in top if isinstance(n, ast.ImportFrom)}
     assert not any(n.startswith(("PySide6", "desktop.app", "desktop.ui")) for n in names)
+
+
+def _module_name(path: Path) -> str:
+    name = ".".join(("desktop", *path.relative_to(PACKAGE).with_suffix("").parts))
+    return name.removesuffix(".__init__")
+
+
+def _runtime_imports(path: Path, known: set[str]) -> set[str]:
+    """The desktop modules `path` imports when it runs (at module level or in a function), not those
+    imported only for the type checker; `from package import name` counts the submodule `name` too."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING"
+                   for n in ast.walk(node)}
+    package = _module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or "" if node.level == 0 else ".".join(
+                [*package[: len(package) - node.level + 1], *([node.module] if node.module else [])])
+            found |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+    return {m for m in found if m in known and m != _module_name(path)}
+
+
+def test_no_import_circles_between_modules() -> None:
+    """Every module of the app imports only modules that do not import it back, directly or not."""
+    paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {name: _runtime_imports(path, set(paths)) for name, path in paths.items()}
+    assert "desktop.capture.chain" in graph and "desktop.app" in graph, "the scan found the modules"
+    circles = []
+    for start in sorted(graph):
+        seen, todo = set(), list(graph[start])
+        while todo:
+            module = todo.pop()
+            if module == start:
+                circles.append(start)
+                break
+            if module not in seen:
+                seen.add(module)
+                todo.extend(graph[module])
+    assert circles == [], f"these modules are in import circles: {circles}"

@@ -18,8 +18,8 @@ from tests.support.fake_openai_server import VLLM_NEW, FakeOpenAIServer, Scenari
 
 def run_reply(profile: EndpointProfile, secrets: SecretStore | None = None) -> tuple[Message, int]:
     conversation = Conversation()
-    conversation.add_question("What is this?", [])
-    reply = conversation.start_reply(model="glm-4.6v", endpoint_id=profile.id, thinking=True)
+    question = conversation.add_question("What is this?", [])
+    reply = conversation.start_reply(question, model="glm-4.6v", endpoint_id=profile.id, thinking=True)
     updates = 0
 
     def changed(_message: Message) -> None:

@@ -19,8 +19,8 @@ def screenshot(width: int = 3840, height: int = 2160) -> Attachment:
 
 def ask(flavor: Flavor, **options: object) -> dict[str, object]:
     conversation = Conversation()
-    conversation.add_question("What is this?", [screenshot()])
-    reply = conversation.start_reply(model="m", endpoint_id="e", thinking=True)
+    question = conversation.add_question("What is this?", [screenshot()])
+    reply = conversation.start_reply(question, model="m", endpoint_id="e", thinking=True)
     opts = AskOptions(model="glm-4.6v", top_k=20, repetition_penalty=1.1, temperature=0.8, **options)  # type: ignore[arg-type]
     return build_request(preset(flavor), conversation, reply, opts).body
 
@@ -56,8 +56,8 @@ def test_transformers_serve_gets_nothing_beyond_the_openai_schema() -> None:
 def test_custom_endpoint_uses_the_switch_the_user_chose() -> None:
     profile = preset(Flavor.CUSTOM, base_url="http://127.0.0.1:1/v1")
     conversation = Conversation()
-    conversation.add_question("hi", [])
-    reply = conversation.start_reply(model="m", endpoint_id="e", thinking=False)
+    question = conversation.add_question("hi", [])
+    reply = conversation.start_reply(question, model="m", endpoint_id="e", thinking=False)
     plain = build_request(profile, conversation, reply, AskOptions(model="m", thinking=False)).body
     assert "thinking" not in plain and "chat_template_kwargs" not in plain
     from dataclasses import replace
@@ -79,13 +79,13 @@ def test_image_is_downscaled_to_budget_and_sent_as_data_url() -> None:
 
 def test_history_sends_answers_without_reasoning_and_only_the_latest_attempt() -> None:
     conversation = Conversation()
-    conversation.add_question("first", [])
-    old = conversation.start_reply(model="m", endpoint_id="e", thinking=True)
+    first = conversation.add_question("first", [])
+    old = conversation.start_reply(first, model="m", endpoint_id="e", thinking=True)
     old.text, old.reasoning, old.state = "partial", "SECRET-REASONING", ReplyState.INTERRUPTED
-    retry = conversation.start_reply(model="m", endpoint_id="e", thinking=True)
+    retry = conversation.start_reply(first, model="m", endpoint_id="e", thinking=True)
     retry.text, retry.reasoning, retry.state = "full answer", "MORE-REASONING", ReplyState.COMPLETE
-    conversation.add_question("second", [])
-    reply = conversation.start_reply(model="m", endpoint_id="e", thinking=True)
+    second = conversation.add_question("second", [])
+    reply = conversation.start_reply(second, model="m", endpoint_id="e", thinking=True)
     body = build_request(preset(Flavor.VLLM), conversation, reply, AskOptions(model="m")).body
     assert body["messages"] == [
         {"role": "user", "content": "first"},
@@ -97,17 +97,18 @@ def test_history_sends_answers_without_reasoning_and_only_the_latest_attempt() -
 
 def test_a_retry_is_built_from_the_question_not_the_failed_attempt() -> None:
     conversation = Conversation()
-    conversation.add_question("q", [])
-    failed = conversation.start_reply(model="m", endpoint_id="e", thinking=True)
+    question = conversation.add_question("q", [])
+    failed = conversation.start_reply(question, model="m", endpoint_id="e", thinking=True)
     failed.text, failed.state = "half an ans", ReplyState.INTERRUPTED
-    again = conversation.start_reply(model="m", endpoint_id="e", thinking=True)
+    again = conversation.start_reply(question, model="m", endpoint_id="e", thinking=True)
     body = build_request(preset(Flavor.VLLM), conversation, again, AskOptions(model="m")).body
     assert body["messages"] == [{"role": "user", "content": "q"}]
 
 
 def test_no_model_or_no_question_says_what_to_do() -> None:
     conversation = Conversation()
-    reply = conversation.start_reply(model="", endpoint_id="e", thinking=True)
+    empty = conversation.add_question("", [])
+    reply = conversation.start_reply(empty, model="", endpoint_id="e", thinking=True)
     with pytest.raises(RequestError, match="model"):
         build_request(preset(Flavor.VLLM), conversation, reply, AskOptions(model=""))
     with pytest.raises(RequestError) as info:
@@ -120,7 +121,7 @@ def test_too_many_images_for_the_cloud() -> None:
     limit = TRAITS[Flavor.ZAI].max_images
     assert limit is not None
     tiny = [Attachment.from_pixels(Image.new("RGB", (30, 30)), "x", "file") for _ in range(limit + 1)]
-    conversation.add_question("many", tiny)
-    reply = conversation.start_reply(model="m", endpoint_id="e", thinking=True)
+    question = conversation.add_question("many", tiny)
+    reply = conversation.start_reply(question, model="m", endpoint_id="e", thinking=True)
     with pytest.raises(RequestError, match="at most 50"):
         build_request(preset(Flavor.ZAI), conversation, reply, AskOptions(model="glm-4.6v"))

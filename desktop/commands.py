@@ -1,0 +1,179 @@
+"""Every `glmv-desktop` command, declared once: its name, help, arguments, where it is carried out,
+and how it is handed to the running instance.
+
+The command line builds its grammar from `COMMANDS`, and the running app dispatches the commands
+handed to it by name (a test checks that it has a handler for each). No Qt here, so `doctor`,
+`config` and `endpoint` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from desktop import __version__
+from desktop.capture.base import CaptureMode
+from desktop.config.commands import command_argv, config_arguments, endpoint_arguments
+
+
+class Where(StrEnum):
+    """Where a command is carried out."""
+
+    APP = "app"  # by the running app; a launch with none running becomes it
+    SETTINGS = "settings"  # by the running app when there is one, else here on the settings file
+    HERE = "here"  # in this process, whether or not the app runs
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command: its grammar and how it reaches the process that carries it out."""
+
+    name: str
+    help: str
+    where: Where
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    forward: Callable[[argparse.Namespace], list[str]] | None = None  # the words after the name, for the app
+
+
+def _ask_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("text", nargs="?", default="", help="the question")
+    parser.add_argument("--screen", action="store_true", help="attach a screenshot (monitor under the pointer, "
+                                                               "or all monitors per the settings)")
+    parser.add_argument("--image", action="append", default=[], type=Path, metavar="FILE", help="attach an image")
+    parser.add_argument("--send", action="store_true", help="send at once instead of waiting for Enter")
+
+
+def _ask_forward(args: argparse.Namespace) -> list[str]:
+    argv = ["--screen"] if args.screen else []
+    for image in args.image:
+        argv += ["--image", str(image.expanduser().resolve())]  # the app may run in another folder
+    argv += ["--send"] if args.send else []
+    return argv + (["--", args.text] if args.text else [])
+
+
+def _capture_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("mode", choices=[m.value for m in CaptureMode],
+                        help="; ".join(f"{m.value}: {m.help}" for m in CaptureMode))
+
+
+def _status_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a number of conversations: give 1 or more")
+    return value
+
+
+_ID_HELP = "the conversation's id, or any unique start of it (4 characters or more), as `history list` shows"
+_LIST_JSON = """\
+--json prints a JSON array, pinned conversations first, then the most recently changed:
+  [{"id": "…", "title": "…", "origin": "chat" | "quick_ask",
+    "created": "2025-01-31T09:15:02+01:00", "updated": "…" (ISO 8601, local offset),
+    "pinned": false, "model": "…" (of the last answer), "messages": 4}, …]
+An empty history, or none yet, prints []."""
+_SEARCH_JSON = """\
+Every word must match (parts of words and Chinese too); "quoted words" match as a phrase.
+--json prints a JSON array, the newest first:
+  [{"conversation_id": "…", "message_id": "…" (null when the title matched),
+    "title": "…", "role": "user" | "assistant" | null (the title),
+    "created": "2025-01-31T09:15:02+01:00" (ISO 8601, local offset),
+    "snippet": "…" (the text around the matches),
+    "matches": [[start, end], …] (character offsets of each match in snippet)}, …]"""
+_EXIT_CODES = """\
+Exit status: 0 done; 2 the command cannot be carried out as given (an unknown or ambiguous id,
+a file that is not an export, an --out that is a file, delete-all without --yes);
+1 the history itself could not be read or written (damaged, from a newer version, a full disk).
+It works whether or not the app runs."""
+
+
+def _history_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = _EXIT_CODES
+    actions = parser.add_subparsers(dest="history_command", metavar="ACTION")
+    raw = argparse.RawDescriptionHelpFormatter
+    listing = actions.add_parser("list", help="the conversations, pinned (*) first, then the newest (the default)",
+                                 epilog=_LIST_JSON, formatter_class=raw)
+    listing.add_argument("--limit", type=_count, default=50, metavar="N", help="show at most N (default 50)")
+    listing.add_argument("--json", action="store_true", help="machine-readable output (below)")
+    search = actions.add_parser("search", help="find conversations by words in their questions, answers or title",
+                                epilog=_SEARCH_JSON, formatter_class=raw)
+    search.add_argument("text", help="the words to find")
+    search.add_argument("--limit", type=_count, default=50, metavar="N", help="show at most N hits (default 50)")
+    search.add_argument("--json", action="store_true", help="machine-readable output (below)")
+    show = actions.add_parser("show", help="a conversation as text: questions, answers, attachments, reply states")
+    show.add_argument("id", help=_ID_HELP)
+    show.add_argument("--reasoning", action="store_true", help="show the model's reasoning too (folded otherwise)")
+    export = actions.add_parser("export", help="a conversation as Markdown (pictures beside it) or as JSON")
+    export.add_argument("id", help=_ID_HELP)
+    export.add_argument("--format", choices=("md", "json"), default="md",
+                        help="md: <title>.md and its pictures in <title>-files/; json: everything, pictures "
+                             "included, as `history import` reads it back (default md)")
+    export.add_argument("--out", type=Path, metavar="DIR",
+                        help="the folder to write into (made if need be); default: the current folder for md, "
+                             "standard output for json")
+    importing = actions.add_parser("import", help="add a conversation exported with --format json; prints its id")
+    importing.add_argument("file", type=Path, help="the .json file")
+    delete = actions.add_parser("delete", help="delete a conversation and the pictures only it used")
+    delete.add_argument("id", help=_ID_HELP)
+    delete_all = actions.add_parser("delete-all", help="delete every conversation, pinned ones too (needs --yes)")
+    delete_all.add_argument("--yes", action="store_true", help="yes, delete them all: this cannot be undone")
+
+
+def _settings_forward(args: argparse.Namespace) -> list[str]:
+    return command_argv(args)[1:]
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("run", "start the app in the tray (the default); a second launch opens the chat", Where.APP),
+    Command("ask", "open the chat with a question, a screenshot or images", Where.APP, _ask_arguments, _ask_forward),
+    Command("capture", "capture the screen and ask about it in the quick-ask popup", Where.APP, _capture_arguments,
+            lambda args: [args.mode]),
+    Command("quick-ask", "open the quick-ask popup", Where.APP),
+    Command("chat", "open the chat window", Where.APP),
+    Command("settings", "open the settings", Where.APP),
+    Command("servers", "open the Local servers window (run GLM-V on this computer's GPU)", Where.APP),
+    Command("status", "what the running app's hotkeys and capture can do", Where.APP, _status_arguments,
+            lambda args: ["--json"] if args.json else []),
+    Command("quit", "quit the running app", Where.APP),
+    Command("doctor", "check what works on this machine, and why not", Where.HERE),
+    Command("history", "list, search, show, export, import or delete saved conversations", Where.HERE,
+            _history_arguments),
+    Command("config", "show or change settings (the same ones as in the dialog)", Where.SETTINGS, config_arguments,
+            _settings_forward),
+    Command("endpoint", "list, add, remove or choose the servers the app asks", Where.SETTINGS, endpoint_arguments,
+            _settings_forward),
+)
+BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar, shared by the launcher and the running instance."""
+    parser = argparse.ArgumentParser(prog="glmv-desktop", description="A tray assistant for GLM-V vision models.")
+    parser.add_argument("--version", action="version", version=f"glmv-desktop {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    parser.add_argument("--smoke-test", action="store_true",
+                        help="check that this installation works (tray, capture, a request) in a private profile, "
+                             "then exit")
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        sub = subcommands.add_parser(command.name, help=command.help)
+        if command.arguments is not None:
+            command.arguments(sub)
+    return parser
+
+
+def command_of(args: argparse.Namespace) -> Command:
+    """The command a parsed command line names (`run` when none)."""
+    return BY_NAME[args.command or "run"]
+
+
+def forwardable_argv(args: argparse.Namespace) -> list[str]:
+    """The command as the running instance should be handed it (paths made absolute, positionals after --)."""
+    command = command_of(args)
+    return [command.name, *(command.forward(args) if command.forward else [])]
