@@ -28,7 +28,7 @@ def _strings_reaching_out(path: Path) -> list[int]:
     lines = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and (
-                "../shared" in node.value or node.value == "shared"):
+                '../shared' in node.value or node.value == 'shared'):
             lines.append(node.lineno)
     return lines
 
