@@ -14,18 +14,10 @@ import pytest
 
 from desktop.config.secrets import SecretStore
 from tests.support import desktop_env
-from tests.support.app_process import AppProcess, app_env
+from tests.support.app_process import AppProcess, app_env, write_settings
 from tests.support.fake_openai_server import VLLM_NEW, FakeOpenAIServer
 
 KEY = "stdinKey4Rq8Zt2Wm7Lp"  # shaped like no known key, so only the app's handling can keep it out of logs
-
-
-def settings_for(home: Path, base_url: str) -> None:
-    config = home / "config" / "glmv-desktop"
-    config.mkdir(parents=True, exist_ok=True)
-    profile = {"id": "team", "name": "Team vLLM", "flavor": "vllm", "base_url": base_url, "model": "glm-4.6v"}
-    (config / "settings.json").write_text(json.dumps({"schema_version": 1, "endpoint.profiles": [profile],
-                                                      "endpoint.active": "team"}))
 
 
 def png_bytes() -> bytes:
@@ -46,7 +38,7 @@ def server() -> Iterator[FakeOpenAIServer]:
 @pytest.fixture
 def env(x_display: desktop_env.XServer, tmp_path: Path, session_bus: desktop_env.SessionBus,
         server: FakeOpenAIServer) -> dict[str, str]:
-    settings_for(tmp_path, server.base_url)
+    write_settings(tmp_path, server.base_url)
     return app_env(x_display, tmp_path, DBUS_SESSION_BUS_ADDRESS=session_bus.address)
 
 

@@ -3,7 +3,6 @@ picture and everything that was on screen half a second before the kill, marked 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -16,19 +15,11 @@ from PIL import Image
 from desktop.chat.conversation import ReplyState, Role
 from desktop.store.history import HistoryStore
 from tests.support import desktop_env
-from tests.support.app_process import AppProcess, app_env
+from tests.support.app_process import AppProcess, app_env, write_settings
 from tests.support.fake_openai_server import VLLM_NEW, FakeOpenAIServer
 
 TOKENS_PER_SECOND = 20
 WORDS = [f"w{i:04d}" for i in range(600)]  # one stream piece each: the stored text says how far it got
-
-
-def settings_for(home: Path, base_url: str) -> None:
-    config = home / "config" / "glmv-desktop"
-    config.mkdir(parents=True, exist_ok=True)
-    profile = {"id": "team", "name": "Team vLLM", "flavor": "vllm", "base_url": base_url, "model": "glm-4.6v"}
-    (config / "settings.json").write_text(json.dumps({"schema_version": 1, "endpoint.profiles": [profile],
-                                                      "endpoint.active": "team", "chat.thinking": False}))
 
 
 @pytest.fixture
@@ -41,7 +32,7 @@ def server() -> Iterator[FakeOpenAIServer]:
 def test_a_killed_app_shows_the_interrupted_answer_again(x_display: desktop_env.XServer, tmp_path: Path,
                                                          session_bus: desktop_env.SessionBus,
                                                          server: FakeOpenAIServer) -> None:
-    settings_for(tmp_path, server.base_url)
+    write_settings(tmp_path, server.base_url, **{"chat.thinking": False})
     env = app_env(x_display, tmp_path, DBUS_SESSION_BUS_ADDRESS=session_bus.address)
     picture = tmp_path / "red.png"
     Image.new("RGB", (320, 200), (220, 20, 20)).save(picture)

@@ -21,7 +21,7 @@ from PIL import Image
 from desktop.chat.conversation import Attachment, Conversation, ReplyState
 from desktop.store.history import HistoryStore
 from tests.support import desktop_env
-from tests.support.app_process import AppProcess, app_env
+from tests.support.app_process import AppProcess, app_env, write_settings
 from tests.support.fake_openai_server import VLLM_NEW, FakeOpenAIServer
 
 QUESTION = "Which marsupial is the quokka in this picture?"
@@ -30,14 +30,6 @@ REASONING = "The animal is small and round; the background is red."
 DAY = 86400.0
 LIST_KEYS = {"id", "title", "origin", "created", "updated", "pinned", "model", "messages"}
 HIT_KEYS = {"conversation_id", "message_id", "title", "role", "created", "snippet", "matches"}
-
-
-def settings_for(home: Path, base_url: str, **settings: object) -> None:
-    config = home / "config" / "glmv-desktop"
-    config.mkdir(parents=True, exist_ok=True)
-    profile = {"id": "team", "name": "Team vLLM", "flavor": "vllm", "base_url": base_url, "model": "glm-4.6v"}
-    (config / "settings.json").write_text(json.dumps({"schema_version": 1, "endpoint.profiles": [profile],
-                                                      "endpoint.active": "team", **settings}))
 
 
 def data_dir(home: Path) -> Path:
@@ -61,7 +53,7 @@ def picture(tmp_path: Path) -> Path:
 def make_env(x_display: desktop_env.XServer, session_bus: desktop_env.SessionBus,
              server: FakeOpenAIServer) -> Callable[..., dict[str, str]]:
     def make(home: Path, **settings: object) -> dict[str, str]:
-        settings_for(home, server.base_url, **settings)
+        write_settings(home, server.base_url, **settings)
         return app_env(x_display, home, DBUS_SESSION_BUS_ADDRESS=session_bus.address)
 
     return make

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -22,6 +23,15 @@ def app_env(x: XServer, home: Path, **extra: str) -> dict[str, str]:
     env["GLMV_DESKTOP_TRACE"] = "1"
     env.update(extra)
     return env
+
+
+def write_settings(home: Path, base_url: str, **settings: object) -> None:
+    """A settings file for an app with home `home`: one vLLM endpoint at `base_url`, active, plus `settings`."""
+    config = home / "config" / "glmv-desktop"
+    config.mkdir(parents=True, exist_ok=True)
+    profile = {"id": "team", "name": "Team vLLM", "flavor": "vllm", "base_url": base_url, "model": "glm-4.6v"}
+    (config / "settings.json").write_text(json.dumps({"schema_version": 1, "endpoint.profiles": [profile],
+                                                      "endpoint.active": "team", **settings}))
 
 
 class AppProcess:
