@@ -12,6 +12,7 @@ question it replaces (`Message.replaces`), which then stays visible but is no lo
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import uuid
@@ -178,6 +179,15 @@ class Message:
     def is_final(self) -> bool:
         """True once the reply will not change any more."""
         return self.state not in (ReplyState.WAITING, ReplyState.STREAMING)
+
+    def snapshot(self) -> Message:
+        """A copy of every field as it is at one instant, for a thread other than the one streaming into it.
+
+        A reply grows on the UI thread while the history writer saves it; reading `text` twice there could
+        see two lengths, and what fell between them would be lost. The shallow copy takes the instance's
+        dict in one step (the GIL holds through it: no Python code runs while it is copied).
+        """
+        return copy.copy(self)
 
 
 @dataclass(eq=False)

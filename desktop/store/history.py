@@ -414,6 +414,7 @@ class HistoryStore:
             self._touch(tx, conversation_id, message)
 
     def _put_message(self, tx: _Transaction, conversation_id: str, message: Message, position: int) -> None:
+        message = message.snapshot()  # a reply may be streaming into it on another thread
         values = (message.id, conversation_id, position, message.role.value, message.text, message.reasoning,
                   message.state.value, None if message.error is None else dumps(error_value(message.error)),
                   message.model, message.endpoint_id, None if message.thinking is None else int(message.thinking),
@@ -467,6 +468,7 @@ class HistoryStore:
             return self._update_reply(message)
 
     def _update_reply(self, message: Message) -> bool:
+        message = message.snapshot()  # it grows on another thread: what is written is what is noted as stored
         stored = self._replies.get(message.id)
         fields = _reply_fields(message)
         appendable = (stored is not None and not message.is_final and message.text.startswith(stored.text)

@@ -873,6 +873,41 @@ def test_reading_while_the_writer_streams(store: HistoryStore) -> None:
     assert [len(t) for t in seen] == sorted(len(t) for t in seen)
 
 
+def test_a_reply_growing_while_it_is_written_loses_no_delta(store: HistoryStore, tmp_path: Path) -> None:
+    # GIVEN a reply that the UI thread keeps extending while the writer thread saves it (as the app does:
+    # the writer is handed the live Message), with thread switches made as frequent as they can be
+    conversation = Conversation()
+    _question, reply = ask(conversation, "Count", state=ReplyState.STREAMING)
+    store.save_conversation(conversation)
+    words = [f"w{i:05d}" for i in range(3000)]
+    streamed = threading.Event()
+
+    def stream() -> None:
+        for word in words:
+            reply.text += word + " "
+            reply.reasoning += "."
+        streamed.set()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    ui = threading.Thread(target=stream, name="ui")
+    try:
+        ui.start()
+        # WHEN the writer saves its progress again and again meanwhile (not final: appended as tails)
+        while not streamed.is_set():
+            assert store.update_reply(reply)
+    finally:
+        ui.join(30)
+        sys.setswitchinterval(interval)
+    assert store.update_reply(reply)
+
+    # THEN a reader sees every word, in order: no delta fell between what was read and what was noted
+    with HistoryStore.open(tmp_path / "data") as other:
+        seen = other.load_conversation(conversation.id).messages[1]
+    assert seen.text.split() == words
+    assert seen.reasoning == "." * len(words)
+
+
 # -- the generated history ---------------------------------------------------------------------------------
 def test_the_generated_history_is_searchable(tmp_path: Path) -> None:
     stats = build_history(tmp_path / "big", conversations=40)
