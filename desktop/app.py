@@ -13,7 +13,6 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from desktop.hotkeys.service import HotkeyService
     from desktop.secret import Secret
     from desktop.store.history import HistoryStore
+    from desktop.store.records import Draft
     from desktop.ui.capture_flow import CaptureFlow
     from desktop.ui.chat_window import ChatWindow
     from desktop.ui.quick_ask import QuickAskHandover, QuickAskPopup
@@ -53,6 +53,7 @@ class AppController(QObject):
     """Owns the tray and windows and carries out commands from the tray, the CLI and other launches."""
 
     restored = Signal(object)  # a Conversation a killed app left mid-answer (emitted from the history's thread)
+    draft_found = Signal(object)  # the chat composer's Draft kept from the last run (from the history's thread)
 
     def __init__(self, app: QApplication, services: Services, notifier: Notifier,
                  on_quit: Callable[[], None] | None = None) -> None:
@@ -76,6 +77,8 @@ class AppController(QObject):
         self.history = HistoryWriter(services.paths.data, on_problem=notifier.show_error, on_open=self._history_opened,
                                      retention_days=self._retention_days)
         self.restored.connect(self._show_restored)
+        self.draft_found.connect(self._keep_draft)
+        self._draft: Draft | None = None
         self._left_over_timer = QTimer(self)
         self._left_over_timer.setSingleShot(True)
         self._left_over_timer.timeout.connect(self._after_start_up)
@@ -90,6 +93,7 @@ class AppController(QObject):
 
             self.tray = Tray(scope_label(self.services.settings.get("capture.scope")), self)
             self.tray.ask_screen.connect(self.ask_screen)
+            self.tray.ask_file.connect(self.ask_file)
             self.tray.capture_requested.connect(lambda mode: self.capture(mode))
             self.tray.quick_ask.connect(self.quick_ask)
             self.tray.open_chat.connect(self.open_chat)
@@ -273,6 +277,7 @@ class AppController(QObject):
             self._chat = ChatWindow(self.services, self.notifier, new_session=lambda: self._new_session("chat"),
                                     history=self.history)
             self.notifier.default_parent = self._chat
+            self._restore_draft(self._chat)
         return self._chat
 
     def _new_session(self, origin: str) -> ChatSession:
@@ -339,9 +344,25 @@ class AppController(QObject):
         return deleted
 
     def _history_opened(self, store: HistoryStore, interrupted: list[str]) -> None:
-        """Writer thread: the app was killed mid-answer last time; bring that conversation back."""
+        """Writer thread: bring back the conversation a killed app left mid-answer, and the composer's draft."""
+        from desktop.assistant.history import CHAT_DRAFT
+
         if interrupted:
             self.restored.emit(store.load_conversation(interrupted[-1]))
+        draft = store.load_draft(CHAT_DRAFT)
+        if draft is not None:
+            self.draft_found.emit(draft)
+
+    def _keep_draft(self, draft: Draft) -> None:
+        """Shown in the chat window now if it is open, else when it first opens."""
+        self._draft = draft
+        if self._chat is not None:
+            self._restore_draft(self._chat)
+
+    def _restore_draft(self, chat: ChatWindow) -> None:
+        draft, self._draft = self._draft, None
+        if draft is not None:
+            chat.restore_draft(draft.text, draft.attachments)
 
     def _show_restored(self, conversation: Conversation) -> None:
         chat = self.chat_window()
@@ -357,6 +378,12 @@ class AppController(QObject):
     def open_chat(self) -> None:
         """Show the chat window."""
         self.chat_window().bring_to_front()
+
+    def ask_file(self) -> None:
+        """Choose files (any kind the app reads) to ask about in the chat window."""
+        chat = self.chat_window()
+        chat.bring_to_front()
+        chat.choose_files()
 
     def ask_screen(self) -> asyncio.Task[Any]:
         """Capture the screen into the chat's composer."""
@@ -515,7 +542,7 @@ class AppController(QObject):
 
         return {
             "run": said(self.open_chat, _("GLM-V Desktop is already running; the chat window is open.")),
-            "ask": lambda args, _secret: self._ask(args.text, args.screen, args.image, args.send),
+            "ask": lambda args, _secret: self._ask(args),
             "capture": lambda args, _secret: self._capture_command(args.mode),
             "quick-ask": said(self.quick_ask, _("Quick ask opened.")),
             "chat": said(self.open_chat, _("Chat window opened.")),
@@ -565,21 +592,36 @@ class AppController(QObject):
 
         return finish()
 
-    async def _ask(self, text: str, screen: bool, images: list[Path], send: bool) -> str:
-        """`glmv-desktop ask`: put the question and its pictures in the chat's composer (and send it).
+    async def _ask(self, args: argparse.Namespace) -> str:
+        """`glmv-desktop ask`: put the question and its files in the chat's composer (and send it).
 
-        A picture that cannot be read is reported to the asking command (and once, by the notifier, here);
-        the question is then added to the composer without sending, and never twice."""
-        from desktop.ui.chat_window import load_image_file
+        A file that cannot be read is reported to the asking command (and once, by the notifier, here);
+        the question is then added to the composer without sending, and never twice. Documents get the
+        pages and the way of sending them that the command asked for."""
+        from desktop.chat.attachments import DocumentAttachment, PageMode, parse_pages
 
+        text, screen, send = args.text, args.screen, args.send
         chat = self.chat_window()
         chat.bring_to_front()
-        results = await asyncio.gather(*(asyncio.to_thread(load_image_file, path, "file") for path in images),
+        results = await asyncio.gather(*(chat.loader.read(path, "file", picture_only=strict)
+                                         for strict, path in args.attach),
                                        return_exceptions=True)
         problems = [r for r in results if isinstance(r, BaseException)]
+        attachments = [r for r in results if r is not None and not isinstance(r, BaseException)]
+        if len(attachments) + len(problems) < len(results):
+            problems.append(UserFacingError(_("Attaching a file was cancelled.")))
+        for attachment in attachments:
+            if isinstance(attachment, DocumentAttachment) and (args.pages or args.pages_as != "images"):
+                try:
+                    pages = parse_pages(args.pages, attachment.page_count) if args.pages else attachment.pages
+                except ValueError as exc:
+                    problems.append(UserFacingError(_("--pages {pages} does not fit '{name}': {why}").format(
+                        pages=args.pages, name=attachment.name, why=exc)))
+                    continue
+                attachment.choose(pages, PageMode(args.pages_as))
         if not problems:  # all or none, in the order given, so the same command again adds nothing twice
-            for attachment in results:
-                chat.composer.add_attachment(attachment)  # type: ignore[arg-type]
+            for attachment in attachments:
+                chat.composer.add_attachment(attachment)
         if screen and not problems:
             try:
                 await chat.ask_about_screen()
@@ -590,7 +632,7 @@ class AppController(QObject):
         if problems:
             for problem in problems:
                 if not isinstance(problem, UserFacingError):
-                    log.error("Could not attach a picture", exc_info=problem)
+                    log.error("Could not attach a file", exc_info=problem)
             error = UserFacingError("; ".join(p.message if isinstance(p, UserFacingError) else str(p)
                                               for p in problems),
                                     _("The question is in the chat window's composer, not sent."))

@@ -134,15 +134,40 @@ HERE: dict[str, Callable[[argparse.Namespace], int]] = {"doctor": _doctor, "hist
 
 
 def check_attachments(args: argparse.Namespace) -> UserFacingError | None:
-    """`ask --image FILE`: each file is read and decoded here first, so a bad one fails this command
-    (with the reason) instead of a message inside the app."""
+    """`ask --image IMAGE` / `--file FILE`: each file is read and recognised here first (a picture decoded, a
+    PDF opened and its pages checked, a text file decoded), so a bad one fails this command with the reason
+    instead of a message inside the app. Office files are converted by the app; here it is checked that
+    LibreOffice is there to do it."""
+    from desktop.chat.attachments import DocumentAttachment, attachment_from, parse_pages
     from desktop.media.images import ImageError, read_picture_file
+    from desktop.media.office import office_availability
+    from desktop.media.pdf import PdfPasswordRequired
+    from desktop.media.sources import SourceKind, read_file
 
-    for image in args.image:
+    for strict, path in args.attach:
+        path = path.expanduser()
         try:
-            read_picture_file(image.expanduser())
-        except ImageError as exc:
+            if strict:
+                read_picture_file(path)
+                continue
+            data, found = read_file(path)
+            if found.kind is SourceKind.OFFICE:
+                available = office_availability()
+                if not available.available:
+                    return UserFacingError(_("'{name}' is an Office document; reading it needs LibreOffice: {why}")
+                                           .format(name=path.name, why=available.reason), available.how_to_fix)
+                continue
+            attachment = attachment_from(data, path.name, "cli", found)
+            if isinstance(attachment, DocumentAttachment) and args.pages:
+                parse_pages(args.pages, attachment.page_count)
+        except PdfPasswordRequired:
+            return UserFacingError(_("'{name}' is protected by a password.").format(name=path.name),
+                                   _("Attach it in the chat window (Attach…), which asks for the password."))
+        except (ImageError, UserFacingError) as exc:
             return exc
+        except ValueError as exc:  # --pages outside the document
+            return UserFacingError(_("--pages {pages} does not fit '{name}': {why}").format(
+                pages=args.pages, name=path.name, why=exc), _("Give pages that the document has, such as 1-3."))
     return None
 
 

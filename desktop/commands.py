@@ -38,18 +38,39 @@ class Command:
     forward: Callable[[argparse.Namespace], list[str]] | None = None  # the words after the name, for the app
 
 
+class _Attach(argparse.Action):
+    """`--image FILE` and `--file FILE` into one ordered list of (option, path), so files keep their order."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        attached = list(getattr(namespace, self.dest) or [])
+        attached.append((self.metavar == "IMAGE", Path(str(values))))
+        setattr(namespace, self.dest, attached)
+
+
 def _ask_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", nargs="?", default="", help="the question")
     parser.add_argument("--screen", action="store_true", help="attach a screenshot (monitor under the pointer, "
                                                                "or all monitors per the settings)")
-    parser.add_argument("--image", action="append", default=[], type=Path, metavar="FILE", help="attach an image")
+    parser.add_argument("--image", action=_Attach, dest="attach", default=[], metavar="IMAGE",
+                        help="attach a picture (PNG, JPEG, WebP, GIF, BMP, TIFF)")
+    parser.add_argument("--file", action=_Attach, dest="attach", default=[], metavar="FILE",
+                        help="attach any file the app reads: a picture, a PDF, an Office or OpenDocument file, "
+                             "a text or code file (repeat for several)")
+    parser.add_argument("--pages", default="", metavar="RANGE",
+                        help="the pages of each document to send, such as 1-5,8 or all (default: up to the first "
+                             "20)")
+    parser.add_argument("--pages-as", choices=["images", "text", "both"], default="images",
+                        help="send document pages as pictures (default), as their text, or both")
     parser.add_argument("--send", action="store_true", help="send at once instead of waiting for Enter")
 
 
 def _ask_forward(args: argparse.Namespace) -> list[str]:
     argv = ["--screen"] if args.screen else []
-    for image in args.image:
-        argv += ["--image", str(image.expanduser().resolve())]  # the app may run in another folder
+    for strict, path in args.attach:
+        argv += ["--image" if strict else "--file", str(path.expanduser().resolve())]  # the app may run elsewhere
+    argv += ["--pages", args.pages] if args.pages else []
+    argv += ["--pages-as", args.pages_as] if args.pages_as != "images" else []
     argv += ["--send"] if args.send else []
     return argv + (["--", args.text] if args.text else [])
 

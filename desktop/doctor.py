@@ -1,7 +1,7 @@
 """`glmv-desktop doctor`: what works on this machine, per subsystem, and why not.
 
 Each line is a check with ✔ / ✘ / – (not applicable), what was found, and what to do. Later
-subsystems (documents) add their sections here.
+subsystems add their sections here.
 """
 
 from __future__ import annotations
@@ -203,6 +203,28 @@ def keychain_checks() -> list[Check]:
                   _("{fix} Until then a key can be used for one session only.").format(fix=status.how_to_fix))]
 
 
+def document_checks() -> list[Check]:
+    """PDF rendering (pypdfium2) and Office documents (LibreOffice, found or how to get it)."""
+    from desktop.media.office import find_soffice, office_availability
+
+    checks = []
+    try:
+        import pypdfium2
+
+        checks.append(Check(True, _("PDF documents"), _("read with pypdfium2 {version}").format(
+            version=getattr(pypdfium2, "__version__", "") or _("(version unknown)"))))
+    except ImportError as exc:
+        checks.append(Check(False, _("PDF documents"), _("pypdfium2 is missing: {error}").format(error=exc),
+                            _("Reinstall GLM-V Desktop.")))
+    office = office_availability()
+    if office.available:
+        checks.append(Check(True, _("Office documents"), _("converted by LibreOffice ({path})").format(
+            path=find_soffice())))
+    else:
+        checks.append(Check(False, _("Office documents"), office.reason, office.how_to_fix))
+    return checks
+
+
 async def _endpoint_checks() -> list[Check]:
     from desktop.assistant.services import AppPaths
     from desktop.chat.client import ChatClient, Endpoint, Timeouts
@@ -252,6 +274,7 @@ def run_doctor(out: TextIO = sys.stdout) -> int:
         (_("Global hotkeys"), hotkey_checks),
         (_("Local servers (this machine)"), local_server_checks),
         (_("Keychain"), keychain_checks),
+        (_("Documents"), document_checks),
         (_("Endpoints"), lambda: asyncio.run(_endpoint_checks())),
     ]
     for title, run in sections:

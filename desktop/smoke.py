@@ -4,7 +4,7 @@ It starts the application in a private temporary profile (the user's settings, k
 instance are left alone), shows the tray icon, puts a test picture on screen and captures it with
 the real capture chain, checks the pixels, builds a chat request with it, and loads every part the
 app otherwise loads lazily (chat window, overlay, settings, Local servers window, markdown with
-highlighting, the keychain backend, the HTTP client). Each step prints one line; the first failure
+highlighting, the keychain backend, the HTTP client, PDF rendering). Each step prints one line; the first failure
 prints why on stderr and ends with status 1. A frozen bundle that lacks a module, a Qt plugin or a
 codec fails here rather than in a user's hands.
 """
@@ -169,14 +169,14 @@ async def _run(app: QApplication, home: Path) -> None:
     async def request() -> str:
         from PIL import Image
 
-        from desktop.chat.conversation import Attachment, Conversation
+        from desktop.chat.conversation import Conversation, ImageAttachment
         from desktop.chat.request import AskOptions, build_request
         from desktop.config.profiles import Flavor, preset
 
         picture = Image.new("RGB", (1280, 720), TEST_COLOUR)
         conversation = Conversation()
         question = conversation.add_question("What is on my screen?",
-                                             [Attachment.from_pixels(picture, "screen.png", "screen")])
+                                             [ImageAttachment.from_pixels(picture, "screen.png", "screen")])
         reply = conversation.start_reply(question, model="zai-org/GLM-4.6V-Flash", endpoint_id="smoke", thinking=True)
         profile = preset(Flavor.VLLM, name="smoke", base_url="http://127.0.0.1:8000/v1")
         sizes = []
@@ -191,6 +191,26 @@ async def _run(app: QApplication, home: Path) -> None:
         return f"JPEG and PNG data URLs ({sizes[0] // 1024} and {sizes[1] // 1024} KiB)"
 
     await _step("request", request)
+
+    async def documents() -> str:
+        import io
+
+        from PIL import Image
+
+        from desktop.chat.attachments import DocumentAttachment
+        from desktop.chat.request import sending_for
+
+        out = io.BytesIO()
+        Image.new("RGB", (200, 100), TEST_COLOUR).save(out, "PDF", resolution=72)
+        document = DocumentAttachment.from_pdf(out.getvalue(), "smoke.pdf", "smoke")
+        [page] = [part.image for part in document.parts(sending_for(None, 2700)) if part.image is not None]
+        assert page is not None
+        seen = Image.open(io.BytesIO(page.data)).convert("RGB").getpixel((page.width // 2, page.height // 2))
+        if not isinstance(seen, tuple) or max(abs(a - b) for a, b in zip(seen, TEST_COLOUR, strict=True)) > 8:
+            raise SmokeFailure(f"documents: the rendered PDF page shows {seen}, not {TEST_COLOUR}")
+        return f"a PDF page rendered by PDFium at {page.width}×{page.height}"
+
+    await _step("documents", documents)
 
     async def hotkeys() -> str:
         from desktop.hotkeys.service import LazyBackendFactory, default_backend_factories

@@ -36,6 +36,8 @@ TEST_PACKAGES = RUN_PACKAGES + [
     "gnome-keyring", "libsecret-tools", "procps", "fonts-noto-cjk",
     # Two monitors in tests (Xvfb has one CRTC) and the capture benchmark's reference tool.
     "xserver-xorg-core", "xserver-xorg-video-dummy", "flameshot",
+    # Office and OpenDocument files become PDF pages through LibreOffice (no recommends: no Java, no GUI extras).
+    "libreoffice-impress", "libreoffice-writer", "libreoffice-calc",
 ]
 
 # What `installers/build.py linux` adds: building the .deb, checking its menu entry and metadata, and a

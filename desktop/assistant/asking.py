@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from desktop.chat.request import AskOptions
+from desktop.chat.attachments import Attachment, fit
+from desktop.chat.request import AskOptions, sending_for
 from desktop.config.profiles import EndpointProfile, ProfileBook
 from desktop.config.settings import SettingsStore
 from desktop.errors import UserFacingError
@@ -37,3 +38,14 @@ def ready_to_ask(profile: EndpointProfile | None, options: AskOptions, where_to_
     if not options.model:
         raise UserFacingError(_("No model is chosen for '{name}'.").format(name=profile.name), where_to_pick_a_model)
     return profile
+
+
+def check_fits(attachments: list[Attachment], options: AskOptions, profile: EndpointProfile) -> None:
+    """Raise UserFacingError, before anything is sent, when the attachments hold more pictures than the
+    endpoint takes in one request or more tokens than the model reads, saying what to do."""
+    if not attachments:
+        return
+    problem = fit(attachments, sending_for(profile, options), max_images=profile.traits.max_images,
+                  model=options.model).problem()
+    if problem is not None:
+        raise problem

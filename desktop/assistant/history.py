@@ -38,6 +38,7 @@ from desktop.store.records import Origin
 log = logging.getLogger(__name__)
 
 Job = Callable[[HistoryStore], object]
+CHAT_DRAFT = "chat"  # the chat window composer's draft, by its name in the history
 _RETRY_FIRST, _RETRY_MOST = 1.0, 30.0
 
 

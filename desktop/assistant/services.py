@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.assistant.replies import ReplyRunner
 from desktop.capture.chain import CaptureChain
+from desktop.chat.attachments import Loading, Sending
 from desktop.chat.client import ChatClient
+from desktop.chat.request import sending_for
 from desktop.config.profiles import ProfileBook
 from desktop.config.secrets import SecretStore
 from desktop.config.settings import SettingsStore
@@ -37,6 +40,11 @@ class AppPaths:
     def settings_file(self) -> Path:
         """The settings file."""
         return self.config / "settings.json"
+
+    @property
+    def office_profile(self) -> Path:
+        """LibreOffice's private profile for converting Office files (macros off; never the user's own)."""
+        return self.data / "office-profile"
 
     @property
     def local_server_record(self) -> Path:
@@ -78,3 +86,14 @@ class Services:
         settings.subscribe(on_setting)
         return cls(paths=paths, settings=settings, profiles=ProfileBook(settings), secrets=secrets,
                    capture=capture or default_chain(), client=client, runner=ReplyRunner(client, secrets))
+
+    def sending(self, token_budget: int | None = None) -> Sending:
+        """How attachments go to the active endpoint now: the budget (the window's, else the setting), the
+        image format, and the endpoint's limits."""
+        budget = self.settings.get("images.token_budget") if token_budget is None else token_budget
+        return sending_for(self.profiles.active(), budget, self.settings.get("images.format"))
+
+    def loading(self, *, cancel: threading.Event | None = None, progress: Callable[[str], None] | None = None,
+                password: str | None = None) -> Loading:
+        """What reading a file needs here (LibreOffice's private profile), with a cancel switch and progress."""
+        return Loading(office_profile=self.paths.office_profile, cancel=cancel, progress=progress, password=password)

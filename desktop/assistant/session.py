@@ -36,7 +36,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from desktop.assistant.asking import ready_to_ask
+from desktop.assistant.asking import check_fits, ready_to_ask
 from desktop.assistant.replies import end_unexpectedly
 from desktop.chat.conversation import Attachment, Conversation, Message, ReplyState, Role
 from desktop.chat.request import AskOptions
@@ -183,6 +183,7 @@ class ChatSession:
         if self.busy or (not text.strip() and not attachments):
             return None
         profile = ready_to_ask(profile, options, where_to_pick_a_model or _default_model_hint())
+        check_fits(attachments, options, profile)
         question = self._conversation.add_question(text, attachments)
         self._emit(MessageAdded(question, self._conversation))
         return self._answer(question, options, profile)
@@ -220,6 +221,7 @@ class ChatSession:
         if not text.strip() and not kept:
             return None
         profile = ready_to_ask(profile, options, where_to_pick_a_model or _default_model_hint())
+        check_fits(kept, options, profile)
         copy = self._conversation.add_question(text, kept, replaces=question)
         self._emit(MessageAdded(copy, self._conversation))
         return self._answer(copy, options, profile)

@@ -13,23 +13,16 @@ question it replaces (`Message.replaces`), which then stays visible but is no lo
 from __future__ import annotations
 
 import copy
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
+from desktop.chat.attachments import Attachment, ImageAttachment
 from desktop.i18n import _
-from desktop.media.images import (
-    EncodedImage,
-    encode_for_model,
-    lossless_png,
-    open_image,
-)
 
-if TYPE_CHECKING:
-    from PIL import Image
+__all__ = ["Attachment", "Conversation", "ErrorInfo", "GroundingBox", "ImageAttachment", "Message", "ReplyState",
+           "Role", "new_id"]
 
 
 def new_id() -> str:
@@ -83,72 +76,6 @@ class ErrorInfo:
     hint: str = ""
     detail: str = ""
     retryable: bool = True
-
-
-@dataclass(eq=False)
-class Attachment:
-    """An image attached to a question: its pixels or original bytes, and where it came from."""
-
-    name: str
-    width: int
-    height: int
-    origin: str  # "screen", "file", "clipboard", "drop"
-    data: bytes | None = None  # original encoded bytes (a file as read, or PNG of a capture)
-    pixels: Image.Image | None = None  # decoded pixels, kept when the attachment came from a capture
-    id: str = field(default_factory=new_id)
-    _payloads: dict[tuple[int, str, int | None, int | None], EncodedImage] = field(default_factory=dict, repr=False)
-    _thumbnails: dict[int, Image.Image] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @classmethod
-    def from_bytes(cls, data: bytes, name: str, origin: str) -> Attachment:
-        """An attachment from a file or the clipboard; raises ImageError for unreadable data."""
-        image = open_image(data)
-        return cls(name=name, width=image.width, height=image.height, origin=origin, data=data, pixels=image)
-
-    @classmethod
-    def from_pixels(cls, image: Image.Image, name: str, origin: str) -> Attachment:
-        """An attachment from a screen capture (encoded lazily, off the hot path)."""
-        return cls(name=name, width=image.width, height=image.height, origin=origin, pixels=image)
-
-    def image(self) -> Image.Image:
-        """The decoded pixels (decoding the original bytes on first use)."""
-        with self._lock:
-            if self.pixels is None:
-                assert self.data is not None
-                self.pixels = open_image(self.data)
-            return self.pixels
-
-    def original_bytes(self) -> bytes:
-        """The attachment as a file: the original bytes, or a lossless PNG of a capture."""
-        with self._lock:
-            if self.data is None:
-                assert self.pixels is not None
-                self.data = lossless_png(self.pixels)
-            return self.data
-
-    def thumbnail(self, size: int) -> Image.Image:
-        """A preview no larger than `size`×`size` (cached; compute it off the UI thread first)."""
-        with self._lock:
-            cached = self._thumbnails.get(size)
-        if cached is None:
-            cached = self.image().copy()
-            cached.thumbnail((size, size))
-            with self._lock:
-                self._thumbnails[size] = cached
-        return cached
-
-    def payload(self, token_budget: int, fmt: str, max_side: int | None = None,
-                max_bytes: int | None = None) -> EncodedImage:
-        """The encoded, budget-sized image to send (cached per budget and format). CPU work: call off the UI thread."""
-        key = (token_budget, fmt, max_side, max_bytes)
-        with self._lock:
-            cached = self._payloads.get(key)
-        if cached is None:
-            cached = encode_for_model(self.image(), token_budget, fmt=fmt, max_side=max_side, max_bytes=max_bytes)
-            with self._lock:
-                cached = self._payloads.setdefault(key, cached)
-        return cached
 
 
 @dataclass(eq=False)

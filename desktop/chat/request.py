@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from desktop.chat.attachments import Sending
 from desktop.chat.conversation import Conversation, Message, Role
 from desktop.config.profiles import EndpointProfile, ThinkingSwitch
 from desktop.errors import UserFacingError
@@ -44,20 +45,33 @@ class RequestError(UserFacingError):
     """A question that cannot be sent as it stands."""
 
 
-def _user_content(message: Message, profile: EndpointProfile, options: AskOptions,
-                  sizes: list[tuple[int, int]]) -> str | list[dict[str, Any]]:
-    traits = profile.traits
+def sending_for(profile: EndpointProfile | None, options_or_budget: AskOptions | int,
+                image_format: str = "jpeg") -> Sending:
+    """How attachments go to `profile`: the budget and format asked for, within the endpoint's image limits."""
+    if isinstance(options_or_budget, AskOptions):
+        budget, image_format = options_or_budget.token_budget, options_or_budget.image_format
+    else:
+        budget = options_or_budget
+    traits = profile.traits if profile is not None else None
+    return Sending(token_budget=budget, image_format=image_format,
+                   max_side=traits.max_image_side if traits else None,
+                   max_bytes=traits.max_image_bytes if traits else None)
+
+
+def _user_content(message: Message, sending: Sending, sizes: list[tuple[int, int]]) -> str | list[dict[str, Any]]:
     if not message.attachments:
         return message.text
-    parts: list[dict[str, Any]] = []
+    content: list[dict[str, Any]] = []
     for attachment in message.attachments:
-        payload = attachment.payload(options.token_budget, options.image_format, traits.max_image_side,
-                                     traits.max_image_bytes)
-        sizes.append((payload.width, payload.height))
-        parts.append({"type": "image_url", "image_url": {"url": payload.data_url()}})
+        for part in attachment.parts(sending):
+            if part.image is not None:
+                sizes.append((part.image.width, part.image.height))
+                content.append({"type": "image_url", "image_url": {"url": part.image.data_url()}})
+            elif part.text:
+                content.append({"type": "text", "text": part.text})
     if message.text:
-        parts.append({"type": "text", "text": message.text})
-    return parts
+        content.append({"type": "text", "text": message.text})
+    return content
 
 
 def build_request(profile: EndpointProfile, conversation: Conversation, reply: Message,
@@ -69,13 +83,14 @@ def build_request(profile: EndpointProfile, conversation: Conversation, reply: M
                            _("Pick a model in the chat window's model box, or set one in Settings → Endpoints."))
     messages: list[dict[str, Any]] = []
     sizes: list[tuple[int, int]] = []
+    sending = sending_for(profile, options)
     # The conversation picks the context by its links (the latest attempt at each earlier question);
     # of an answer only its text goes back, earlier reasoning is never re-sent.
     for message in conversation.context_for(reply):
         if message.role is Role.USER:
             if not message.text and not message.attachments:
                 continue
-            messages.append({"role": "user", "content": _user_content(message, profile, options, sizes)})
+            messages.append({"role": "user", "content": _user_content(message, sending, sizes)})
         else:
             messages.append({"role": "assistant", "content": message.text})
     if not messages or messages[-1]["role"] != "user":

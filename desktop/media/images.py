@@ -102,58 +102,34 @@ def open_image(data: bytes) -> Image.Image:
     return image
 
 
-MAX_PICTURE_FILE_BYTES = 50 * 1024 * 1024
 _PICTURES_HINT = _("Attach a PNG, JPEG, WebP, GIF, BMP or TIFF picture.")
 
 
-def _looks_like(head: bytes) -> str:
-    """What a file that is not a picture seems to be, from its first bytes, for the message."""
-    if head.startswith(b"%PDF"):
-        return _("a PDF document")
-    if head[4:8] == b"ftyp" or head.startswith(b"\x1a\x45\xdf\xa3") or (head[:4] == b"RIFF" and head[8:12] == b"AVI "):
-        return _("a video")
-    if head.startswith(b"PK\x03\x04"):
-        return _("a ZIP archive or an Office document")
+def decode_picture(data: bytes, name: str) -> Image.Image:
+    """Decode a picture file's bytes; ImageError names the file and says whether it is cut short or unreadable."""
     try:
-        head.decode("utf-8")
-    except UnicodeDecodeError:
-        return ""
-    return _("a text file")
-
-
-def read_picture_file(path: Path) -> tuple[bytes, Image.Image]:
-    """Read and decode a picture file (slow: a worker thread); ImageError says exactly what is wrong:
-    missing, a folder, empty, too big, not a picture (and what it seems to be), or damaged."""
-    name = path.name or str(path)
-    try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise ImageError(_("'{name}' is a folder, not a picture.").format(name=name), _PICTURES_HINT)
-        if size == 0:
-            raise ImageError(_("'{name}' is empty (0 bytes).").format(name=name),
-                             _("The file may still be being written, or its copy failed; try again."))
-        if size > MAX_PICTURE_FILE_BYTES:
-            raise ImageError(_("'{name}' is {mb:.0f} MB; the limit is {limit} MB.").format(
-                name=name, mb=size / 1e6, limit=MAX_PICTURE_FILE_BYTES // 2**20),
-                _("Attach a smaller image, or crop it first."))
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ImageError(_("'{path}' does not exist.").format(path=path),
-                         _("Check the file's name and folder.")) from None
-    except OSError as exc:
-        raise ImageError(_("Could not read '{name}': {error}").format(name=name, error=exc.strerror or exc),
-                         _("Check that the file exists and you may read it.")) from exc
-    try:
-        return data, open_image(data)
+        return open_image(data)
     except ImageError as exc:
-        kind = _looks_like(data[:64])
-        if kind:
-            message = _("'{name}' is {kind}, not a picture.").format(name=name, kind=kind)
-        elif "truncated" in exc.detail or "broken" in exc.detail:
+        if "truncated" in exc.detail or "broken" in exc.detail:
             message = _("'{name}' is damaged or incomplete: its picture data ends early.").format(name=name)
         else:
             message = _("'{name}' is not a picture the app can read.").format(name=name)
         raise ImageError(message, _PICTURES_HINT, detail=exc.detail) from exc
+
+
+def read_picture_file(path: Path) -> tuple[bytes, Image.Image]:
+    """Read and decode a picture file (slow: a worker thread); a UserFacingError says exactly what is wrong:
+    missing, a folder, empty, too big, not a picture (and what it is instead), or damaged."""
+    from desktop.media.sources import SourceKind, read_file
+
+    data, found = read_file(path)
+    name = path.name or str(path)
+    if found.kind is not SourceKind.PICTURE:
+        what = {SourceKind.PDF: _("a PDF document"), SourceKind.OFFICE: _("an Office document"),
+                SourceKind.TEXT: _("a text file"), SourceKind.VIDEO: _("a video")}[found.kind]
+        raise ImageError(_("'{name}' is {kind}, not a picture.").format(name=name, kind=what),
+                         _("Attach it with --file (or Attach… in the chat window), which reads every kind."))
+    return data, decode_picture(data, name)
 
 
 def from_bgra(raw: bytes, width: int, height: int) -> Image.Image:

@@ -51,12 +51,10 @@ def dumps(value: Any) -> str:
 
 
 def attachment_kind(attachment: Attachment) -> str:
-    """The attachment's kind: what it holds ("image" today; documents, text, video, annotations next)."""
-    kind = getattr(attachment, "kind", "image")
-    return str(kind)
+    """The attachment's kind: "image", "document", "text" (video and annotations come as kinds of their own)."""
+    return attachment.kind
 
 
 def attachment_meta(attachment: Attachment) -> dict[str, Any]:
-    """Kind-specific data (a document's chosen pages, an annotation's target); none for a plain image."""
-    meta = getattr(attachment, "meta", None)
-    return dict(meta) if isinstance(meta, dict) else {}
+    """Kind-specific data (a document's chosen pages, a text file's encoding); none for a plain picture."""
+    return attachment.meta()

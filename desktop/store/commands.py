@@ -244,15 +244,15 @@ def show_text(conversation: Conversation, summary: ConversationSummary, *, reaso
         if message.text:
             lines.append(message.text)
         for attachment in message.attachments:
-            kind = attachment_kind(attachment)
-            size = _size(len(attachment.data)) if attachment.data else _("its file is missing")
-            if kind == "image":
+            data = attachment.original_bytes()
+            size = _size(len(data)) if data else _("its file is missing")
+            if attachment_kind(attachment) == "image":
                 lines.append(_("[Picture: {name}, {width}×{height}, {size}]").format(
                     name=attachment.name or _("(no name)"), width=attachment.width, height=attachment.height,
                     size=size))
             else:
-                lines.append(_("[{kind}: {name}, {size}]").format(kind=kind, name=attachment.name or _("(no name)"),
-                                                                  size=size))
+                lines.append(_("[{what}: {name}, {size}]").format(
+                    what=attachment.describe(), name=attachment.name or _("(no name)"), size=size))
         if message.role is Role.ASSISTANT and message.error and message.error.hint:
             lines.append(_("({hint})").format(hint=message.error.hint))
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from desktop.chat.attachments import restore
 from desktop.chat.conversation import Attachment, Conversation, Message, ReplyState, Role, new_id
 from desktop.i18n import _
 from desktop.store.blobs import sniff
@@ -118,9 +119,11 @@ def _attachment_from(item: dict[str, Any]) -> Attachment:
     data = base64.b64decode(item["data"], validate=True)
     if "sha256" in item and hashlib.sha256(data).hexdigest() != item["sha256"]:
         raise ValueError(f"attachment '{item.get('name')}' does not match its sha256 (damaged)")
-    return Attachment(name=str(item.get("name", "")), width=int(item.get("width") or 0),
-                      height=int(item.get("height") or 0), origin=str(item.get("origin", "")), data=data,
-                      id=str(item["id"]))
+    meta = item.get("meta") or {}
+    return restore(str(item.get("kind", "image")), data, name=str(item.get("name", "")),
+                   origin=str(item.get("origin", "")), width=int(item.get("width") or 0),
+                   height=int(item.get("height") or 0), attachment_id=str(item["id"]),
+                   meta=meta if isinstance(meta, dict) else {})
 
 
 def renumber(conversation: Conversation) -> None:
@@ -183,12 +186,16 @@ def write_markdown(conversation: Conversation, summary: ConversationSummary, out
             data = attachment.original_bytes()
             sha = hashlib.sha256(data).hexdigest()
             if sha not in written:
-                name = f"{len(written) + 1:02d}-{_file_stem(Path(attachment.name).stem, 'attachment')}.{sniff(data)[1]}"
+                ext = sniff(data)[1]
+                if ext == "bin":  # text and code files keep their own suffix
+                    ext = Path(attachment.name).suffix.lstrip(".") or "txt"
+                name = f"{len(written) + 1:02d}-{_file_stem(Path(attachment.name).stem, 'attachment')}.{ext}"
                 files_dir.mkdir(exist_ok=True)
                 (files_dir / name).write_bytes(data)
                 written[sha] = f"{files_dir.name}/{name}"
             alt = attachment.name.replace("[", "(").replace("]", ")")
-            lines += [f"![{alt}](<{written[sha]}>)", ""]
+            bang = "!" if attachment.kind == "image" else ""  # a document or text file is linked, not shown
+            lines += [f"{bang}[{alt}](<{written[sha]}>)", ""]
         note = _state_note(message)
         if note:
             lines += [f"> *{note}*", ""]

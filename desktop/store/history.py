@@ -30,6 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from desktop.chat.attachments import restore
 from desktop.chat.conversation import Attachment, Conversation, ErrorInfo, Message, ReplyState, Role
 from desktop.i18n import _
 from desktop.store.blobs import Blob, BlobFiles, sniff
@@ -736,8 +737,8 @@ class HistoryStore:
                 data = self.blobs.read(row["blob_sha256"], row["ext"] or "bin")
             except OSError as exc:
                 log.warning("Attachment file of '%s' is missing from the history: %s", row["name"], exc)
-        return Attachment(name=row["name"], width=row["width"] or 0, height=row["height"] or 0, origin=row["origin"],
-                          data=data, id=row["id"])
+        return restore(row["kind"], data, name=row["name"], origin=row["origin"], width=row["width"] or 0,
+                       height=row["height"] or 0, attachment_id=row["id"], meta=json.loads(row["meta"] or "{}"))
 
     def load_draft(self, window: str) -> Draft | None:
         """Reader: what a window's composer held, or None."""

@@ -25,10 +25,10 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
 from desktop.capture.base import CaptureError, CaptureMode, CaptureScope, Rect, Screenshot, crop
-from desktop.chat.conversation import Attachment
+from desktop.chat.attachments import ImageAttachment, prepare
 from desktop.i18n import _
 from desktop.logsetup import trace
-from desktop.ui.message_widgets import prepare_previews
+from desktop.ui.message_widgets import PREVIEW_SIZE
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import run_async
 from desktop.ui.region_overlay import OverlayAction, OverlayResult, RegionSelector, to_qimage
@@ -270,17 +270,8 @@ class CaptureFlow(QObject):
 
     async def _deliver(self, image: Image.Image, anchor: QRect, mode: CaptureMode) -> None:
         """Make an attachment with its payload encoded, then hand it on."""
-        attachment = Attachment.from_pixels(image, _("{mode}.png").format(mode=mode.value), "screen")
-        settings = self.services.settings
-        profile = self.services.profiles.active()
-        traits = profile.traits if profile else None
-
-        def prepare() -> None:
-            prepare_previews(attachment)
-            attachment.payload(settings.get("images.token_budget"), settings.get("images.format"),
-                               traits.max_image_side if traits else None, traits.max_image_bytes if traits else None)
-
-        await asyncio.to_thread(prepare)
+        attachment = ImageAttachment.from_pixels(image, _("{mode}.png").format(mode=mode.value), "screen")
+        await asyncio.to_thread(prepare, attachment, self.services.sending(), PREVIEW_SIZE)
         trace(f"capture-ready {mode.value} {time.monotonic():.6f}")
         self.captured.emit(attachment, anchor)
 

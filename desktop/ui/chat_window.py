@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QObject, QSize, Qt
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.assistant.asking import ask_options
-from desktop.assistant.history import HistoryWriter
+from desktop.assistant.history import CHAT_DRAFT, HistoryWriter
 from desktop.assistant.services import Services
 from desktop.assistant.session import (
     ChatSession,
@@ -57,22 +57,24 @@ from desktop.assistant.session import (
     SessionEvent,
 )
 from desktop.capture.base import CaptureScope
+from desktop.chat.attachments import DocumentAttachment, prepare
 from desktop.chat.client import Endpoint
-from desktop.chat.conversation import Attachment, Conversation, Message, Role
+from desktop.chat.conversation import Attachment, Conversation, ImageAttachment, Message, Role
 from desktop.chat.request import AskOptions
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.logsetup import trace
-from desktop.media.images import read_picture_file
+from desktop.ui.attachment_loader import FILE_FILTERS, AttachmentLoader
 from desktop.ui.capture_flow import physical_pointer
 from desktop.ui.composer import Composer, images_from_mime
 from desktop.ui.conversation_view import ConversationView
 from desktop.ui.history_sidebar import HistorySidebar
 from desktop.ui.icons import app_icon, named_icon
 from desktop.ui.markdown_html import prepare as prepare_markdown
-from desktop.ui.message_widgets import prepare_previews
+from desktop.ui.message_widgets import PREVIEW_SIZE, prepare_previews
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import reply_starter, run_async
+from desktop.ui.page_picker import PagePicker
 from desktop.ui.tray import scope_label
 
 if TYPE_CHECKING:
@@ -80,18 +82,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.gif *.bmp *.tif *.tiff)"
 SIDEBAR_WIDTH = 290
+DRAFT_DELAY_MS = 600  # a pause in typing before the draft is saved
 _SEARCH_KEYS = QKeySequence("Ctrl+K")
-
-
-def load_image_file(path: Path, origin: str) -> Attachment:
-    """Read and decode an image file (worker thread); ImageError says what is wrong with it."""
-    data, image = read_picture_file(path)
-    attachment = Attachment(name=path.name, width=image.width, height=image.height, origin=origin, data=data,
-                            pixels=image)
-    prepare_previews(attachment)
-    return attachment
 
 
 def load_conversation(history: HistoryWriter, conversation_id: str) -> Conversation:
@@ -104,17 +97,6 @@ def load_conversation(history: HistoryWriter, conversation_id: str) -> Conversat
         for attachment in message.attachments:
             prepare_previews(attachment)
     return conversation
-
-
-def load_pasted_image(image: QImage, origin: str) -> Attachment:
-    """Encode a pasted or dropped image as PNG and decode it for sending (worker thread)."""
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, "PNG")  # type: ignore[call-overload]
-    attachment = Attachment.from_bytes(bytes(data.data()), _("pasted image.png"), origin)
-    prepare_previews(attachment)
-    return attachment
 
 
 def _model_hint() -> str:
@@ -183,7 +165,15 @@ class ChatWindow(QMainWindow):
         self.composer.stop_requested.connect(self.stop)
         self.composer.attach_requested.connect(self.choose_files)
         self.composer.screen_requested.connect(self.ask_about_screen)
-        self.composer.images_received.connect(lambda items: self.add_images(items, "clipboard"))
+        self.composer.images_received.connect(lambda items: self.add_files(items, "clipboard"))
+        self.composer.open_requested.connect(self.open_attachment)
+        self.composer.sending_of = services.sending
+        self.loader = AttachmentLoader(services, notifier, self.composer, self, self.composer.add_attachment)
+        self._draft_timer = QTimer(self)
+        self._draft_timer.setSingleShot(True)
+        self._draft_timer.setInterval(DRAFT_DELAY_MS)
+        self._draft_timer.timeout.connect(self.save_draft)
+        self.composer.changed.connect(self._draft_timer.start)
         layout.addWidget(self.composer)
         if self.sidebar is not None:
             self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -311,7 +301,7 @@ class ChatWindow(QMainWindow):
         self.endpoint_box.blockSignals(False)
         self._fill_models(profiles.active_model())
         if active is not None:
-            self.composer.set_max_side(active.traits.max_image_side)
+            self.composer.refresh_estimates()
             self._fetch_models(active.id)
 
     def _fill_models(self, current: str, extra: list[str] | None = None) -> None:
@@ -488,26 +478,55 @@ class ChatWindow(QMainWindow):
         self.composer.screen_button.setToolTip(
             _("Attach a screenshot of the {scope} (change it in Settings)").format(scope=label))
 
+    # -- the draft ---------------------------------------------------------------------------------
+    def save_draft(self) -> None:
+        """Keep what the composer holds in the history (its writer thread), so a crash or quit loses no
+        typed question or attachment; an empty composer removes the draft."""
+        self._draft_timer.stop()
+        history = self.history
+        if history is None or (history.started and not history.running):
+            return  # no history, or it could not be opened (the user was told); jobs wait for it to open
+        text, attachments = self.composer.prompt.toPlainText(), self.composer.attachments()
+        history.run(lambda store: store.save_draft(CHAT_DRAFT, text, attachments))
+
+    def restore_draft(self, text: str, attachments: list[Attachment]) -> None:
+        """Put a saved draft back (previews made in a worker thread), unless something was typed or attached
+        meanwhile: then that stays as it is."""
+
+        def previews() -> None:
+            for attachment in attachments:
+                prepare_previews(attachment)
+
+        def restore(_done: None) -> None:
+            if self.composer.prompt.toPlainText().strip() or self.composer.attachments():
+                return
+            self.composer.restore(text, attachments)
+            trace(f"draft-restored {len(attachments)}")
+
+        self._track(run_async(asyncio.to_thread(previews), notifier=self.notifier, owner=self, on_done=restore))
+
     # -- attachments -----------------------------------------------------------------------------
     def choose_files(self) -> None:
-        """Open a file dialog (non-blocking) to attach images."""
-        dialog = QFileDialog(self, _("Attach images"))
+        """Open a file dialog (non-blocking) to attach files of any kind the app reads."""
+        dialog = QFileDialog(self, _("Attach files"))
         dialog.setObjectName("attach_dialog")
         dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
-        dialog.setNameFilters([_IMAGE_FILTER, "All files (*)"])
+        dialog.setNameFilters(FILE_FILTERS)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.filesSelected.connect(lambda files: self.add_images([Path(f) for f in files], "file"))
+        dialog.filesSelected.connect(lambda files: self.add_files([Path(f) for f in files], "file"))
         dialog.open()
 
-    def add_images(self, items: list[Path | QImage], origin: str) -> None:
-        """Attach images (files or pasted pictures), reading and decoding them in the background."""
-        for item in items:
-            if isinstance(item, Path):
-                work = asyncio.to_thread(load_image_file, item, origin)
-            else:
-                work = asyncio.to_thread(load_pasted_image, item, origin)
-            self._track(run_async(work, notifier=self.notifier, owner=self, on_done=self.composer.add_attachment,
-                                  on_error=lambda error: self.notifier.show_error(error, self)))
+    def add_files(self, items: list[Path | QImage], origin: str) -> None:
+        """Attach files (any kind) or pasted pictures, read in the background with their progress shown."""
+        self.loader.load(items, origin)
+
+    def open_attachment(self, attachment: Attachment) -> None:
+        """A chip was clicked: a document opens its page picker."""
+        if isinstance(attachment, DocumentAttachment):
+            picker = PagePicker(attachment, self.composer.sending(), self.services.profiles.active(),
+                                self.composer.attachments(), self.notifier, self)
+            picker.chosen.connect(self.composer.attachment_changed)
+            picker.open()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         """Accept dragged images and image files."""
@@ -520,7 +539,7 @@ class ChatWindow(QMainWindow):
         items = images_from_mime(event.mimeData())
         if items:
             event.acceptProposedAction()
-            self.add_images(items, "drop")
+            self.add_files(items, "drop")
 
     # -- screen -----------------------------------------------------------------------------------
     def ask_about_screen(self) -> asyncio.Task[Attachment]:
@@ -540,18 +559,9 @@ class ChatWindow(QMainWindow):
         await asyncio.sleep(0.25)
         try:
             shot = await asyncio.to_thread(self.services.capture.grab, scope, pointer)
-            attachment = Attachment.from_pixels(shot.image, _("screenshot.png"), "screen")
-            budget = self.composer.budget.value()
-            fmt = self.services.settings.get("images.format")
-            profile = self.services.profiles.active()
-            traits = profile.traits if profile else None
-
-            def prepare() -> None:
-                prepare_previews(attachment)
-                attachment.payload(budget, fmt, traits.max_image_side if traits else None,
-                                   traits.max_image_bytes if traits else None)
-
-            await asyncio.to_thread(prepare)
+            attachment = ImageAttachment.from_pixels(shot.image, _("screenshot.png"), "screen")
+            await asyncio.to_thread(prepare, attachment, self.services.sending(self.composer.budget.value()),
+                                    PREVIEW_SIZE)
             return attachment
         finally:
             self.bring_to_front()
@@ -703,6 +713,8 @@ class ChatWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop the session's reply and every background job of this window (the app is quitting)."""
+        if self._draft_timer.isActive():
+            self.save_draft()  # typed just before quitting: kept before the history closes
         self.stop()
         if self.sidebar is not None:
             self.sidebar.shutdown()

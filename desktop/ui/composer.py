@@ -1,11 +1,14 @@
 """The composer: multi-line question (Enter sends, Shift+Enter new line), attachments, Send/Stop.
 
-Images arrive by the Attach button's file dialog, by paste, or by drag-and-drop; each shows as a
-thumbnail with its estimated image-token cost at the current budget, and can be removed.
+Attachments of every kind (pictures, documents, text files) arrive by the Attach button's file dialog,
+by paste, or by drag-and-drop; each shows as a chip with its kind, pages and estimated token cost at
+the current budget, and can be removed; a document's chip opens its page picker. A file still being
+read (an Office file converting) shows as a chip with its progress and a Cancel button.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
@@ -24,10 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.chat.conversation import Attachment
+from desktop.chat.attachments import Attachment, DocumentAttachment, ImageAttachment, Sending
 from desktop.config.schema import DEFAULT_IMAGE_TOKEN_BUDGET, MAX_IMAGE_TOKEN_BUDGET, MIN_IMAGE_TOKEN_BUDGET
 from desktop.i18n import _
-from desktop.media.images import estimate_image_tokens, fit_to_budget
 from desktop.ui.message_widgets import attachment_pixmap
 
 THUMB = 56
@@ -73,9 +75,10 @@ def images_from_mime(source: QMimeData) -> list[Path | QImage]:
 
 
 class AttachmentChip(QFrame):
-    """One attachment: thumbnail, token estimate, remove button."""
+    """One attachment: thumbnail, kind and cost, remove button; a document's opens its page picker."""
 
     removed = Signal(object)
+    open_requested = Signal(object)
 
     def __init__(self, attachment: Attachment, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -86,11 +89,13 @@ class AttachmentChip(QFrame):
         layout.setContentsMargins(4, 4, 4, 2)
         layout.setSpacing(1)
         top = QHBoxLayout()
-        thumb = QLabel()
-        thumb.setPixmap(attachment_pixmap(attachment, THUMB))
-        thumb.setFixedSize(QSize(THUMB, THUMB))
-        thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        top.addWidget(thumb)
+        self.thumb = QToolButton()
+        self.thumb.setObjectName("attachment_open")
+        self.thumb.setAutoRaise(True)
+        self.thumb.setIconSize(QSize(THUMB, THUMB))
+        self.thumb.setFixedSize(QSize(THUMB + 4, THUMB + 4))
+        self.thumb.clicked.connect(lambda: self.open_requested.emit(self.attachment))
+        top.addWidget(self.thumb)
         remove = QToolButton()
         remove.setObjectName("attachment_remove")
         remove.setText("×")
@@ -99,20 +104,75 @@ class AttachmentChip(QFrame):
         remove.clicked.connect(lambda: self.removed.emit(self.attachment))
         top.addWidget(remove, alignment=Qt.AlignmentFlag.AlignTop)
         layout.addLayout(top)
+        self.kind = QLabel()
+        self.kind.setObjectName("attachment_kind")
+        self.kind.setStyleSheet("QLabel { color: #3c4043; font-size: small; }")
+        self.kind.setVisible(not isinstance(attachment, ImageAttachment))
+        layout.addWidget(self.kind)
         self.tokens = QLabel()
         self.tokens.setObjectName("attachment_tokens")
         self.tokens.setStyleSheet("QLabel { color: #5f6368; font-size: small; }")
         layout.addWidget(self.tokens)
+        self.refresh_thumbnail()
 
-    def set_budget(self, budget: int, max_side: int | None) -> None:
-        """Show the token cost and sent size at `budget`."""
+    def refresh_thumbnail(self) -> None:
+        """Show the (first chosen page's) preview again, after the page choice changed."""
+        self.thumb.setIcon(attachment_pixmap(self.attachment, THUMB))
+
+    def set_sending(self, sending: Sending) -> None:
+        """Show the kind, the page count and the token cost at `sending`."""
         a = self.attachment
-        w, h = fit_to_budget(a.width, a.height, budget, max_side)
-        tokens = estimate_image_tokens(w, h)
-        self.tokens.setText(_("≈{n:,} tok").format(n=tokens))
-        scaled = _("sent as {w}×{h}").format(w=w, h=h) if (w, h) != (a.width, a.height) else _("sent unscaled")
-        self.setToolTip(_("{name}\n{w}×{h} px, {scaled}\n≈{n:,} image tokens at a budget of {budget:,}").format(
-            name=a.name, w=a.width, h=a.height, scaled=scaled, n=tokens, budget=budget))
+        cost = a.cost(sending)
+        self.tokens.setText(_("≈{n:,} tok").format(n=cost.tokens))
+        if isinstance(a, ImageAttachment):
+            w, h = a.sent_size(sending)
+            scaled = _("sent as {w}×{h}").format(w=w, h=h) if (w, h) != (a.width, a.height) else _("sent unscaled")
+            self.setToolTip(_("{name}\n{w}×{h} px, {scaled}\n≈{n:,} image tokens at a budget of {budget:,}").format(
+                name=a.name, w=a.width, h=a.height, scaled=scaled, n=cost.tokens, budget=sending.token_budget))
+            return
+        if isinstance(a, DocumentAttachment):
+            self.kind.setText(_("{format} · {chosen}/{count} p.").format(
+                format=a.source_format.upper(), chosen=len(a.pages), count=a.page_count))
+            tip = _("{name}\n{what}\n≈{n:,} tokens ({images} pictures)\nClick to choose the pages.").format(
+                name=a.name, what=a.describe(), n=cost.tokens, images=cost.images)
+        else:
+            self.kind.setText(a.describe())
+            tip = _("{name}\n{what}\n≈{n:,} tokens, sent as text").format(name=a.name, what=a.describe(),
+                                                                          n=cost.tokens)
+        self.setToolTip(tip)
+
+
+class PendingChip(QFrame):
+    """A file still being read (an Office file converting): its name, what is happening, and Cancel."""
+
+    cancel_requested = Signal()
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("pending_chip")
+        self.setStyleSheet("QFrame#pending_chip { border: 1px dashed #9aa0a6; border-radius: 6px; }")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 2)
+        layout.setSpacing(1)
+        title = QLabel(name)
+        title.setMaximumWidth(180)
+        layout.addWidget(title)
+        self.message = QLabel(_("Reading…"))
+        self.message.setObjectName("pending_message")
+        self.message.setStyleSheet("QLabel { color: #5f6368; font-size: small; }")
+        self.message.setMaximumWidth(180)
+        layout.addWidget(self.message)
+        cancel = QToolButton()
+        cancel.setObjectName("pending_cancel")
+        cancel.setText(_("Cancel"))
+        cancel.setAutoRaise(True)
+        cancel.clicked.connect(self.cancel_requested)
+        layout.addWidget(cancel, alignment=Qt.AlignmentFlag.AlignLeft)
+
+    def set_message(self, text: str) -> None:
+        """What is happening now."""
+        self.message.setText(text)
+        self.message.setToolTip(text)
 
 
 class Composer(QWidget):
@@ -122,6 +182,8 @@ class Composer(QWidget):
     stop_requested = Signal()
     attach_requested = Signal()
     screen_requested = Signal()
+    open_requested = Signal(object)  # an attachment's chip was clicked (a document: its page picker)
+    changed = Signal()  # the text or the attachments changed (the draft is saved after a pause)
     images_received = Signal(list)  # list[Path | QImage]
     budget_changed = Signal(int)
 
@@ -129,7 +191,8 @@ class Composer(QWidget):
         super().__init__(parent)
         self.setObjectName("composer")
         self._attachments: list[Attachment] = []
-        self._max_side: int | None = None
+        # How attachments are sent at a budget (the window gives the endpoint's limits and image format).
+        self.sending_of: Callable[[int], Sending] = Sending
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 8)
         layout.setSpacing(4)
@@ -151,17 +214,20 @@ class Composer(QWidget):
 
         self.prompt = PromptEdit()
         self.prompt.setObjectName("prompt")
-        self.prompt.setPlaceholderText(_("Ask about a picture or your screen…  (Enter sends, Shift+Enter adds a line)"))
+        self.prompt.setPlaceholderText(
+            _("Ask about a picture, a document or your screen…  (Enter sends, Shift+Enter adds a line)"))
         self.prompt.setTabChangesFocus(True)
         self.prompt.setFixedHeight(72)
         self.prompt.submit.connect(self.send_requested)
         self.prompt.images_pasted.connect(self.images_received)
+        self.prompt.textChanged.connect(self.changed)
         layout.addWidget(self.prompt)
 
         row = QHBoxLayout()
         self.attach_button = QPushButton(_("Attach…"))
         self.attach_button.setObjectName("attach_button")
-        self.attach_button.setToolTip(_("Attach image files (you can also paste or drop them)"))
+        self.attach_button.setToolTip(_("Attach pictures, PDFs, Office documents, text or code files "
+                                        "(you can also paste or drop them)"))
         self.attach_button.clicked.connect(self.attach_requested)
         self.screen_button = QPushButton(_("Screen"))
         self.screen_button.setObjectName("screen_button")
@@ -204,10 +270,9 @@ class Composer(QWidget):
         """True while a reply streams."""
         return self._busy
 
-    def set_max_side(self, max_side: int | None) -> None:
-        """The endpoint's longest-side limit, for the token estimates."""
-        self._max_side = max_side
-        self._refresh_estimates()
+    def sending(self) -> Sending:
+        """How the attachments go at the budget shown."""
+        return self.sending_of(self.budget.value())
 
     def text(self) -> str:
         """The question as typed."""
@@ -222,9 +287,33 @@ class Composer(QWidget):
         self._attachments.append(attachment)
         chip = AttachmentChip(attachment)
         chip.removed.connect(self.remove_attachment)
-        chip.set_budget(self.budget.value(), self._max_side)
+        chip.open_requested.connect(self.open_requested)
+        chip.set_sending(self.sending())
         self._strip_layout.insertWidget(self._strip_layout.count() - 1, chip)
         self._strip_scroll.setVisible(True)
+        self.changed.emit()
+
+    def add_pending(self, name: str) -> PendingChip:
+        """Show a file being read, until `end_pending`."""
+        chip = PendingChip(name)
+        self._strip_layout.insertWidget(self._strip_layout.count() - 1, chip)
+        self._strip_scroll.setVisible(True)
+        return chip
+
+    def end_pending(self, chip: PendingChip) -> None:
+        """The file is read (or was not): its placeholder goes."""
+        chip.hide()
+        chip.deleteLater()
+        self._strip_scroll.setVisible(bool(self._attachments) or any(
+            c.isVisibleTo(self.strip) for c in self.strip.findChildren(PendingChip)))
+
+    def attachment_changed(self, attachment: Attachment) -> None:
+        """Show an attachment again after it changed (a document's page choice)."""
+        for chip in self.strip.findChildren(AttachmentChip):
+            if chip.attachment is attachment:
+                chip.refresh_thumbnail()
+                chip.set_sending(self.sending())
+        self.changed.emit()
 
     def remove_attachment(self, attachment: Attachment) -> None:
         """Drop an attachment."""
@@ -233,6 +322,7 @@ class Composer(QWidget):
             if chip.attachment is attachment:
                 chip.deleteLater()
         self._strip_scroll.setVisible(bool(self._attachments))
+        self.changed.emit()
 
     def clear(self) -> None:
         """Empty the text and attachments (after they became a sent message)."""
@@ -263,9 +353,11 @@ class Composer(QWidget):
             self.send_requested.emit()
 
     def _on_budget_changed(self, value: int) -> None:
-        self._refresh_estimates()
+        self.refresh_estimates()
         self.budget_changed.emit(value)
 
-    def _refresh_estimates(self) -> None:
+    def refresh_estimates(self) -> None:
+        """Show every chip's cost again (the budget, the endpoint or its limits changed)."""
+        sending = self.sending()
         for chip in self.strip.findChildren(AttachmentChip):
-            chip.set_budget(self.budget.value(), self._max_side)
+            chip.set_sending(sending)

@@ -62,9 +62,20 @@ class QuestionWidget(QFrame):
             for attachment in message.attachments:
                 thumb = QLabel()
                 thumb.setPixmap(attachment_pixmap(attachment, 96))
-                thumb.setToolTip(_("{name} — {w}×{h} px").format(name=attachment.name, w=attachment.width,
-                                                                 h=attachment.height))
-                row.addWidget(thumb)
+                thumb.setToolTip(_("{name} — {what}").format(name=attachment.name, what=attachment.describe()))
+                if attachment.kind == "image":
+                    row.addWidget(thumb)
+                    continue
+                # A document or a file: its name and what was sent of it under the preview.
+                column = QVBoxLayout()
+                column.setSpacing(2)
+                column.addWidget(thumb)
+                caption = QLabel(f"{attachment.name}\n{attachment.describe()}")
+                caption.setObjectName("attachment_caption")
+                caption.setStyleSheet("QLabel { color: #5f6368; font-size: small; }")
+                caption.setMaximumWidth(220)
+                column.addWidget(caption)
+                row.addLayout(column)
             row.addStretch(1)
             layout.addLayout(row)
         if message.text:

@@ -34,7 +34,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QEvent, QMetaMethod, QObject, QPoint, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QCursor, QFocusEvent, QGuiApplication, QKeyEvent, QMouseEvent, QResizeEvent, QScreen
+from PySide6.QtGui import (
+    QCursor,
+    QDragEnterEvent,
+    QDropEvent,
+    QFocusEvent,
+    QGuiApplication,
+    QKeyEvent,
+    QMouseEvent,
+    QResizeEvent,
+    QScreen,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -60,15 +70,17 @@ from desktop.assistant.session import (
     ReplyFinished,
     SessionEvent,
 )
+from desktop.chat.attachments import ImageAttachment, Sending, prepare
 from desktop.chat.conversation import Attachment, Conversation, Message, Role
 from desktop.chat.request import AskOptions
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.logsetup import trace
-from desktop.media.images import estimate_image_tokens, fit_to_budget
+from desktop.ui.attachment_loader import AttachmentLoader
+from desktop.ui.composer import PendingChip, images_from_mime
 from desktop.ui.conversation_view import ConversationView
 from desktop.ui.icons import named_icon
-from desktop.ui.message_widgets import PREVIEW_SIZE, attachment_pixmap, prepare_previews
+from desktop.ui.message_widgets import PREVIEW_SIZE, attachment_pixmap
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import reply_starter, run_async
 
@@ -169,9 +181,13 @@ def screen_for(anchor: QRect | None) -> QScreen:
 
 
 def thumbnail_pixmap_size(attachment: Attachment) -> QSize:
-    """The thumbnail's size: `THUMB_HEIGHT` tall (less for a small capture), at most `THUMB_MAX_WIDTH` wide."""
-    scale = min(THUMB_HEIGHT / max(1, attachment.height), THUMB_MAX_WIDTH / max(1, attachment.width), 1.0)
-    return QSize(max(1, round(attachment.width * scale)), max(1, round(attachment.height * scale)))
+    """The thumbnail's size: `THUMB_HEIGHT` tall (less for a small capture), at most `THUMB_MAX_WIDTH` wide;
+    a file with no pixel size (a text file) gets a page's shape."""
+    width, height = (attachment.width, attachment.height) if attachment.width and attachment.height else (3, 4)
+    if not isinstance(attachment, ImageAttachment):
+        width, height = width * 1000, height * 1000  # a page's shape, always as tall as the header allows
+    scale = min(THUMB_HEIGHT / max(1, height), THUMB_MAX_WIDTH / max(1, width), 1.0)
+    return QSize(max(1, round(width * scale)), max(1, round(height * scale)))
 
 
 def _model_hint() -> str:
@@ -338,6 +354,8 @@ class QuickAskPopup(QWidget):
         self.session = self._new_session()
         self._attach(self.session)
         self._show_capture(None)
+        self.setAcceptDrops(True)
+        self._loader = AttachmentLoader(services, notifier, self, self, self._file_read)
 
     # -- building ----------------------------------------------------------------------------------
     def _build_header(self) -> QWidget:
@@ -469,8 +487,12 @@ class QuickAskPopup(QWidget):
             self.details.setText(_("Ask anything; capture a region first to ask about it."))
             self.question.setPlaceholderText(_("Ask a question…"))
             return
-        self.title.setText(_("Ask about this capture"))
-        self.details.setText(_("{w}×{h} px").format(w=attachment.width, h=attachment.height))
+        if isinstance(attachment, ImageAttachment):
+            self.title.setText(_("Ask about this capture"))
+            self.details.setText(_("{w}×{h} px").format(w=attachment.width, h=attachment.height))
+        else:
+            self.title.setText(_("Ask about {name}").format(name=attachment.name))
+            self.details.setText(attachment.describe())
         self.question.setPlaceholderText(_("What do you want to know about it?"))
         size = thumbnail_pixmap_size(attachment)
         self.thumbnail.setFixedSize(size.width() + 4, size.height() + 4)
@@ -478,34 +500,67 @@ class QuickAskPopup(QWidget):
         self._show_tokens(attachment)
 
     def _show_tokens(self, attachment: Attachment) -> None:
-        """The image-token cost at the current budget, as in the chat window's attachment chips."""
-        budget = self.services.settings.get("images.token_budget")
-        profile = self.services.profiles.active()
-        max_side = profile.traits.max_image_side if profile else None
-        w, h = fit_to_budget(attachment.width, attachment.height, budget, max_side)
-        tokens = estimate_image_tokens(w, h)
-        self.tokens.setText(_("≈{n:,} image tokens").format(n=tokens))
-        scaled = _("sent as {w}×{h}").format(w=w, h=h) if (w, h) != (attachment.width, attachment.height) \
-            else _("sent unscaled")
-        tip = _("{name}\n{w}×{h} px, {scaled}\n≈{n:,} image tokens at a budget of {budget:,}").format(
-            name=attachment.name, w=attachment.width, h=attachment.height, scaled=scaled, n=tokens, budget=budget)
+        """The token cost at the current budget, as in the chat window's attachment chips."""
+        sending = self.services.sending()
+        cost = attachment.cost(sending)
+        if not isinstance(attachment, ImageAttachment):
+            self.tokens.setText(_("≈{n:,} tokens").format(n=cost.tokens))
+            tip = _("{name}\n{what}\n≈{n:,} tokens").format(name=attachment.name, what=attachment.describe(),
+                                                           n=cost.tokens)
+        else:
+            w, h = attachment.sent_size(sending)
+            self.tokens.setText(_("≈{n:,} image tokens").format(n=cost.tokens))
+            scaled = _("sent as {w}×{h}").format(w=w, h=h) if (w, h) != (attachment.width, attachment.height) \
+                else _("sent unscaled")
+            tip = _("{name}\n{w}×{h} px, {scaled}\n≈{n:,} image tokens at a budget of {budget:,}").format(
+                name=attachment.name, w=attachment.width, h=attachment.height, scaled=scaled, n=cost.tokens,
+                budget=sending.token_budget)
         self.thumbnail.setToolTip(tip)
         self.tokens.setToolTip(tip)
 
+    # -- files dropped on it -----------------------------------------------------------------------
+    def add_pending(self, name: str) -> PendingChip:
+        """A file dropped here is being read: its placeholder (with Cancel) under the header."""
+        chip = PendingChip(name)
+        self.frame.layout().insertWidget(1, chip)  # type: ignore[union-attr]
+        self._schedule_fit()
+        return chip
+
+    def end_pending(self, chip: PendingChip) -> None:
+        """The dropped file is read (or was not)."""
+        chip.hide()
+        chip.deleteLater()
+        self._schedule_fit()
+
+    def sending(self) -> Sending:
+        """How a file asked about here goes to the endpoint now."""
+        return self.services.sending()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        """Accept dragged files and pictures."""
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        """Ask about a dropped file (any kind the app reads) or picture instead of the capture."""
+        items = images_from_mime(event.mimeData())
+        if not items:
+            return
+        event.acceptProposedAction()
+        if len(items) > 1:
+            self.notifier.show_error(UserFacingError(
+                _("The quick-ask popup asks about one file at a time; the first one is here."),
+                _("Drop several files on the chat window to ask about them together.")), self)
+        self._loader.load(items[:1], "drop")
+
+    def _file_read(self, attachment: Attachment) -> None:
+        self._start_conversation(attachment)
+        self.question.setFocus()
+
     def _prepare(self, attachment: Attachment) -> None:
         """Compute the preview and the payload in a worker thread (never on the UI thread)."""
-        s = self.services.settings
-        budget, fmt = s.get("images.token_budget"), s.get("images.format")
-        profile = self.services.profiles.active()
-        traits = profile.traits if profile else None
-
-        def prepare() -> Attachment:
-            prepare_previews(attachment)
-            attachment.payload(budget, fmt, traits.max_image_side if traits else None,
-                               traits.max_image_bytes if traits else None)
-            return attachment
-
-        task = run_async(asyncio.to_thread(prepare), notifier=self.notifier, owner=self,
+        work = asyncio.to_thread(prepare, attachment, self.services.sending(), PREVIEW_SIZE)
+        task = run_async(work, notifier=self.notifier, owner=self,
                          on_done=self._prepared, on_error=lambda exc: self._prepare_failed(attachment, exc))
         self._preparing = task
         self._track(task)

@@ -26,6 +26,7 @@ class Tray(QObject):
     """The tray icon; a left click opens the chat, the menu offers the main actions."""
 
     ask_screen = Signal()
+    ask_file = Signal()
     capture_requested = Signal(str)  # a CaptureMode value
     quick_ask = Signal()
     open_chat = Signal()
@@ -52,6 +53,7 @@ class Tray(QObject):
         self.quick_ask_action.setData(_("Quick ask"))
         self.menu.addSeparator()
         self.ask_action = self._action("ask_screen", _("Ask about my screen"), self.ask_screen)
+        self.ask_file_action = self._action("ask_file", _("Ask about a file…"), self.ask_file)
         self.chat_action = self._action("open_chat", _("Open chat"), self.open_chat)
         self.menu.addSeparator()
         self.servers_action = self._action("open_servers", _("Local servers…"), self.open_servers)

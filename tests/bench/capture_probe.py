@@ -14,7 +14,7 @@ import time
 
 from desktop.capture.base import CaptureScope
 from desktop.capture.mss_handler import MssCapture
-from desktop.chat.conversation import Attachment
+from desktop.chat.conversation import ImageAttachment
 from desktop.config.schema import DEFAULT_IMAGE_TOKEN_BUDGET
 
 
@@ -30,7 +30,7 @@ def main() -> int:
     for _ in range(args.runs + 1):
         started = time.perf_counter()
         shot = handler.grab(CaptureScope.POINTER_MONITOR, None)
-        attachment = Attachment.from_pixels(shot.image, "screen.png", "screen")
+        attachment = ImageAttachment.from_pixels(shot.image, "screen.png", "screen")
         payload = attachment.payload(DEFAULT_IMAGE_TOKEN_BUDGET, "jpeg")
         url = payload.data_url()
         times.append((time.perf_counter() - started) * 1000)

@@ -1,6 +1,6 @@
 """The benchmark runner: start-up, memory, capture → payload, hotkey → overlay, parser throughput,
 UI stall (the history writing meanwhile), history (search, list, the chat window's sidebar, bytes written
-while streaming).
+while streaming), documents (PDF thumbnails and pages, office files through LibreOffice).
 
     .venv/bin/python -m tests.bench.run            # the full set (about 12 minutes)
     .venv/bin/python -m tests.bench.run --quick    # 1-2 runs each, short streams (a smoke check)
@@ -396,6 +396,13 @@ def bench_history(work: Path, runs: int, conversations: int, stream_runs: int, t
     return history_bench.bench_history(work, runs, conversations, stream_runs, tokens)
 
 
+def bench_documents(work: Path, runs: int, office_runs: int) -> list[Figure]:
+    """PDF thumbnails and pages, and a slide deck through LibreOffice (documents_bench.py)."""
+    from tests.bench import documents_bench
+
+    return documents_bench.bench_documents(work, runs, office_runs)
+
+
 def machine() -> str:
     """A one-line description of this machine."""
     cpu = platform.processor() or platform.machine()
@@ -423,7 +430,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1-2 runs and short streams: check the runner works")
     parser.add_argument("--only", choices=["startup", "startup-history", "capture", "hotkey", "parser", "stall",
-                                           "frozen", "history"],
+                                           "frozen", "history", "documents"],
                         action="append")
     parser.add_argument("--frozen", type=Path, help="the frozen app's executable (dist/glmv-desktop/glmv-desktop): "
                         "compares its cold start with this venv's")
@@ -432,7 +439,8 @@ def main() -> int:
     quick = args.quick
     work = Path(tempfile.mkdtemp(prefix="glmv-bench-"))
     cache_bytecode()
-    desktop = Desktop(work) if not args.only or set(args.only) - {"history"} else None  # history needs no display
+    # history and documents need no display
+    desktop = Desktop(work) if not args.only or set(args.only) - {"history", "documents"} else None
     plans: dict[str, Callable[[], list[Figure]]] = {
         "startup": lambda: bench_startup_and_memory(desktop, work, 1 if quick else 7),
         "startup-history": lambda: bench_startup_with_history(desktop, work, 1 if quick else 5,
@@ -444,6 +452,7 @@ def main() -> int:
         "stall": lambda: bench_stall(desktop, 1 if quick else 5, 300 if quick else 20000, 200.0),
         "history": lambda: bench_history(work, 2 if quick else 7, 1000 if quick else 10_000, 1 if quick else 3,
                                          2000 if quick else 20000),
+        "documents": lambda: bench_documents(work, 2 if quick else 7, 1 if quick else 5),
     }
     if args.frozen is not None:
         frozen = args.frozen.resolve()

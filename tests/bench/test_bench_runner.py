@@ -11,7 +11,8 @@ from tests.support import desktop_env
 
 
 def test_quick_run_produces_every_figure(tmp_path: Path) -> None:
-    desktop_env.require("Xvfb", "trayer", "xdotool", "dbus-daemon", "gnome-keyring-daemon", "Xorg", "flameshot")
+    desktop_env.require("Xvfb", "trayer", "xdotool", "dbus-daemon", "gnome-keyring-daemon", "Xorg", "flameshot",
+                        "soffice")
     result = subprocess.run([sys.executable, "-m", "tests.bench.run", "--quick", "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -22,7 +23,9 @@ def test_quick_run_produces_every_figure(tmp_path: Path) -> None:
         "Capture 1920×1080 → payload ready", "Parser throughput", "Worst UI stall",
         "Hotkey → region overlay shown", "Region 1920×1080 confirmed → payload ready",
         "Flameshot `flameshot full -p` (reference)", "Hotkey → overlays shown", "History sidebar shown",
-        "Chat window opened with its history sidebar"}
+        "Chat window opened with its history sidebar", "100-page PDF → first thumbnail",
+        "100-page PDF → all thumbnails", "RSS growth over 100 thumbnails", "A4 page at the default image budget",
+        "10-slide pptx → PDF"}
     # every figure was measured; a difference between two runs (its name says "−") may be zero or below
     assert all(f["values"] and all(v > 0 or ("−" in name and abs(v) < 1e9) for v in f["values"])
                for name, f in figures.items())

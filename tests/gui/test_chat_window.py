@@ -19,6 +19,7 @@ from desktop.assistant.session import ReplyFinished
 from desktop.chat.conversation import ReplyState, Role
 from desktop.config.profiles import Flavor, preset
 from desktop.ui.chat_window import ChatWindow
+from desktop.ui.composer import PendingChip
 from desktop.ui.message_widgets import ReplyWidget
 from desktop.ui.notifier import Notifier
 from tests.support.fake_openai_server import VLLM_NEW, FakeOpenAIServer, Scenario, zai_error
@@ -45,7 +46,7 @@ def window(qtbot: Any, qt_loop: asyncio.AbstractEventLoop, app_paths: AppPaths, 
 def attach_picture(qtbot: Any, chat: ChatWindow, tmp_path: Path, size: tuple[int, int] = (800, 600)) -> Path:
     path = tmp_path / "picture.png"
     Image.new("RGB", size, (200, 30, 30)).save(path)
-    chat.add_images([path], "file")
+    chat.add_files([path], "file")
     qtbot.waitUntil(lambda: len(chat.composer.attachments()) == 1, timeout=10000)
     return path
 
@@ -217,19 +218,28 @@ def test_new_chat_stops_its_reply_and_starts_a_new_session(qtbot: Any, window: C
     assert any(isinstance(e, ReplyFinished) and e.message is reply for e in seen)
 
 
-def test_dropped_file_is_attached_and_a_bad_one_is_explained(qtbot: Any, window: ChatWindow, tmp_path: Path) -> None:
+def test_dropped_files_are_attached_by_what_they_are_and_a_bad_one_is_explained(qtbot: Any, window: ChatWindow,
+                                                                                 tmp_path: Path) -> None:
+    # GIVEN a picture, a text file named like a picture (its bytes decide), and a picture cut short
     good = tmp_path / "drop.png"
     Image.new("RGB", (64, 64), "blue").save(good)
-    bad = tmp_path / "notes.png"
-    bad.write_text("not really a png")
+    notes = tmp_path / "notes.png"
+    notes.write_text("not really a png")
+    bad = tmp_path / "cut.png"
+    bad.write_bytes(good.read_bytes()[:60])
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(good)), QUrl.fromLocalFile(str(bad))])
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in (good, notes, bad)])
     event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
                        Qt.KeyboardModifier.NoModifier)
+    # WHEN they are dropped on the window
     window.dropEvent(event)
-    qtbot.waitUntil(lambda: bool(window.composer.attachments()) and bool(window.notifier.shown), timeout=10000)
-    assert [a.name for a in window.composer.attachments()] == ["drop.png"]
-    assert window.notifier.shown == ["'notes.png' is a text file, not a picture."]
+    # THEN the two readable ones are attached as their kinds, the damaged one is explained once
+    qtbot.waitUntil(lambda: len(window.composer.attachments()) == 2 and bool(window.notifier.shown), timeout=10000)
+    assert sorted((a.name, a.kind) for a in window.composer.attachments()) == [("drop.png", "image"),
+                                                                               ("notes.png", "text")]
+    assert window.notifier.shown == ["'cut.png' is damaged or incomplete: its picture data ends early."]
+    # and no placeholder is left behind
+    qtbot.waitUntil(lambda: not [c for c in window.composer.strip.findChildren(PendingChip) if c.isVisible()])
 
 
 def test_pasted_picture_is_encoded_off_the_ui_thread_and_attached(qtbot: Any, window: ChatWindow) -> None:
@@ -294,3 +304,56 @@ def test_the_pickers_follow_a_local_server_made_active_elsewhere(qtbot: Any, win
     # AND typing another model name is not undone by the pickers following the settings
     window.model_box.setCurrentText("/models/other")
     assert window.model_box.currentText() == "/models/other"
+
+
+def test_an_encrypted_pdf_asks_for_its_password_until_it_is_right(qtbot: Any, window: ChatWindow,
+                                                                  tmp_path: Path) -> None:
+    from PySide6.QtWidgets import QInputDialog
+
+    from desktop.chat.attachments import DocumentAttachment
+    from tests.support.documents import PageSpec, encrypt_pdf, make_pdf
+
+    path = tmp_path / "salaries.pdf"
+    path.write_bytes(encrypt_pdf(make_pdf([PageSpec(lines=("Confidential",))]), "open sesame"))
+    # GIVEN an encrypted PDF attached
+    window.add_files([path], "file")
+
+    def dialog() -> QInputDialog | None:
+        found = [d for d in window.findChildren(QInputDialog, "pdf_password_dialog") if d.isVisible()]
+        return found[0] if found else None
+
+    # THEN its password is asked for, with a placeholder chip shown meanwhile
+    qtbot.waitUntil(lambda: dialog() is not None, timeout=10000)
+    asked = dialog()
+    assert asked is not None and "protected by a password" in asked.labelText() and "salaries.pdf" in asked.labelText()
+    assert [c for c in window.composer.strip.findChildren(PendingChip) if c.isVisible()]
+    # WHEN a wrong one is given, THEN it is asked again, saying so
+    asked.setTextValue("wrong")
+    asked.accept()
+    qtbot.waitUntil(lambda: dialog() is not None and dialog() is not asked, timeout=10000)
+    again = dialog()
+    assert again is not None and "not right" in again.labelText()
+    # WHEN the right one is given, THEN the document is attached and readable
+    again.setTextValue("open sesame")
+    again.accept()
+    qtbot.waitUntil(lambda: len(window.composer.attachments()) == 1, timeout=10000)
+    [document] = window.composer.attachments()
+    assert isinstance(document, DocumentAttachment) and document.page_text(0) == "Confidential"
+    assert window.notifier.shown == []
+
+
+def test_cancelling_the_password_attaches_nothing_and_says_nothing(qtbot: Any, window: ChatWindow,
+                                                                   tmp_path: Path) -> None:
+    from PySide6.QtWidgets import QInputDialog
+
+    from tests.support.documents import PageSpec, encrypt_pdf, make_pdf
+
+    path = tmp_path / "locked.pdf"
+    path.write_bytes(encrypt_pdf(make_pdf([PageSpec()]), "pw"))
+    window.add_files([path], "file")
+    qtbot.waitUntil(lambda: bool([d for d in window.findChildren(QInputDialog) if d.isVisible()]), timeout=10000)
+    [asked] = [d for d in window.findChildren(QInputDialog) if d.isVisible()]
+    asked.reject()
+    qtbot.waitUntil(lambda: not [c for c in window.composer.strip.findChildren(PendingChip) if c.isVisible()],
+                    timeout=10000)
+    assert window.composer.attachments() == [] and window.notifier.shown == []

@@ -6,7 +6,7 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, Qt
 from PySide6.QtGui import QImage
 
-from desktop.chat.conversation import Attachment
+from desktop.chat.conversation import ImageAttachment
 from desktop.ui.composer import AttachmentChip, Composer
 
 
@@ -40,7 +40,7 @@ def test_send_button_becomes_stop_while_busy(qtbot: object) -> None:
 def test_attachment_shows_token_estimate_and_can_be_removed(qtbot: object) -> None:
     composer = Composer()
     qtbot.addWidget(composer)  # type: ignore[attr-defined]
-    shot = Attachment.from_pixels(Image.new("RGB", (3840, 2160), "white"), "4k.png", "screen")
+    shot = ImageAttachment.from_pixels(Image.new("RGB", (3840, 2160), "white"), "4k.png", "screen")
     composer.add_attachment(shot)
     chip = composer.strip.findChild(AttachmentChip)
     assert chip is not None

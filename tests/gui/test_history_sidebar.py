@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QLineEdit
 from desktop.assistant.history import HistoryWriter, SessionRecorder
 from desktop.assistant.services import AppPaths, Services
 from desktop.assistant.session import ChatSession
-from desktop.chat.conversation import Attachment, Conversation, Message, ReplyState, Role
+from desktop.chat.conversation import Conversation, ImageAttachment, Message, ReplyState, Role
 from desktop.config.profiles import Flavor, preset
 from desktop.store import ConversationNotFound, HistoryStore, Origin
 from desktop.ui.chat_window import ChatWindow
@@ -48,7 +48,7 @@ def conversation(title: str, question: str, answer: str, *, at: float, picture: 
     """A conversation of `turns` questions and complete answers, the first question with `picture`."""
     made = Conversation(title=title, created=at, **({"id": cid} if cid else {}))
     for turn in range(turns):
-        files = [Attachment(name="shot.png", width=120, height=90, origin="screen", data=picture)] \
+        files = [ImageAttachment(name="shot.png", width=120, height=90, origin="screen", data=picture)] \
             if picture is not None and turn == 0 else []
         asked = made.add_question(question if turn == turns - 1 else f"{question} (part {turn})", files)
         asked.created = at + turn

@@ -7,6 +7,7 @@ import base64
 import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from PySide6.QtGui import QGuiApplication, QMouseEvent
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from desktop.assistant.services import AppPaths, Services
-from desktop.chat.conversation import Attachment, Message, ReplyState, Role
+from desktop.chat.conversation import Attachment, ImageAttachment, Message, ReplyState, Role
 from desktop.config.profiles import Flavor, preset
 from desktop.ui.chat_window import ChatWindow
 from desktop.ui.message_widgets import ReplyWidget
@@ -56,7 +57,7 @@ def chat(qtbot: Any, services: Services) -> Iterator[ChatWindow]:
 
 
 def capture(size: tuple[int, int] = (800, 600), colour: tuple[int, int, int] = (200, 30, 30)) -> Attachment:
-    return Attachment.from_pixels(Image.new("RGB", size, colour), "screenshot.png", "screen")
+    return ImageAttachment.from_pixels(Image.new("RGB", size, colour), "screenshot.png", "screen")
 
 
 ANCHOR = QRect(100, 100, 300, 200)
@@ -613,3 +614,33 @@ def test_dragging_the_header_moves_the_popup(qtbot: Any, popup: QuickAskPopup) -
     if popup.pos() == start:
         pytest.skip("the window manager moves the window itself (startSystemMove)")
     assert popup.pos() == start + QPoint(40, 25)
+
+
+def test_a_file_dropped_on_the_popup_is_asked_about(qtbot: Any, popup: QuickAskPopup,
+                                                    fake_server: FakeOpenAIServer, tmp_path: Path) -> None:
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from desktop.chat.attachments import TextAttachment
+
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Plan\n\n- ship on Friday\n", encoding="utf-8")
+    fake_server.set_scenario(VLLM_NEW.evolve(reasoning="", content="Ship on Friday."))
+    show(qtbot, popup)
+    # GIVEN a text file dropped on the popup
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(notes))])
+    popup.dropEvent(QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                               Qt.KeyboardModifier.NoModifier))
+    # THEN the popup is about it, with its kind and cost
+    qtbot.waitUntil(lambda: popup.title.text() == "Ask about notes.md", timeout=10000)
+    assert popup.details.text() == "Markdown · 3 lines" and popup.tokens.text().startswith("≈")
+    # WHEN a question is asked
+    ask(qtbot, popup, "When do we ship?")
+    wait_final(qtbot, popup)
+    # THEN the file went inline, before the question
+    [question] = [m for m in popup.conversation.messages if m.role is Role.USER]
+    assert isinstance(question.attachments[0], TextAttachment)
+    content = fake_server.chat_requests[-1].body["messages"][-1]["content"]
+    assert [p["type"] for p in content] == ["text", "text"]
+    assert "- ship on Friday" in content[0]["text"] and content[1]["text"] == "When do we ship?"

@@ -197,3 +197,50 @@ def test_ask_refuses_an_attachment_it_cannot_read(app: AppProcess, server: FakeO
     assert asked.returncode == 0 and "Asked" in asked.stdout
     assert app.wait_for("reply-finished") == ["complete"]
     assert len(server.chat_requests) == 1
+
+
+def bad_documents(folder: Path) -> dict[str, tuple[list[str], str]]:
+    """`ask --file` arguments that must be refused, with the words the refusal must contain."""
+    from tests.support.documents import PageSpec, encrypt_pdf, make_pdf, random_bytes, truncated
+
+    folder.mkdir()
+    report = make_pdf([PageSpec(lines=("one",)), PageSpec(lines=("two",))])
+    files = {
+        "encrypted": ("locked.pdf", encrypt_pdf(report, "pw"), "protected by a password"),
+        "truncated": ("cut.pdf", truncated(report, 0.4), "damaged"),
+        "unknown": ("blob.dat", random_bytes(), "You can attach pictures"),
+        "zip": ("bundle.docx", b"PK\x03\x04" + random_bytes(200), "ZIP archive"),
+        "video": ("clip.mp4", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(64), "is a video"),
+    }
+    cases: dict[str, tuple[list[str], str]] = {}
+    for case, (name, data, words) in files.items():
+        (folder / name).write_bytes(data)
+        cases[case] = (["--file", str(folder / name)], words)
+    good = folder / "report.pdf"
+    good.write_bytes(report)
+    cases["pages"] = (["--file", str(good), "--pages", "2-5"], "outside 1-2")
+    cases["missing"] = (["--file", str(folder / "gone.pdf")], "does not exist")
+    return cases
+
+
+def test_ask_file_refuses_what_it_cannot_send_and_sends_the_rest(app: AppProcess, server: FakeOpenAIServer,
+                                                                 tmp_path: Path) -> None:
+    # GIVEN files that cannot be sent, each asked about from the command line
+    for case, (arguments, words) in bad_documents(tmp_path / "docs").items():
+        asked = app.cli("ask", *arguments, "What is this?", "--send")
+        # THEN each is refused before the app sees it, with the reason and a non-zero status
+        assert asked.returncode != 0, (case, asked.stdout, asked.stderr)
+        assert words in asked.stderr, (case, asked.stderr)
+    assert server.chat_requests == []
+    # WHEN a PDF and a text file go together
+    notes = tmp_path / "notes.py"
+    notes.write_text("print('数据')\n", encoding="gb18030")
+    asked = app.cli("ask", "--file", str(tmp_path / "docs" / "report.pdf"), "--pages", "2", "--file", str(notes),
+                    "Explain", "--send")
+    assert asked.returncode == 0, asked.stderr
+    assert app.wait_for("reply-finished") == ["complete"]
+    # THEN the request carries page 2 as a picture and the code as fenced text, in that order
+    content = server.chat_requests[0].body["messages"][-1]["content"]
+    assert [p["type"] for p in content] == ["text", "image_url", "text", "text"]
+    assert "pages 2 of 2" in content[0]["text"]
+    assert "```python\nprint('数据')\n```" in content[2]["text"] and content[3]["text"] == "Explain"

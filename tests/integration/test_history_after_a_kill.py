@@ -76,3 +76,42 @@ def test_a_killed_app_shows_the_interrupted_answer_again(x_display: desktop_env.
     words = reply.text.split()
     assert words == WORDS[: len(words)], "what was stored is what arrived, in order"
     assert len(words) >= shown_before, (len(words), shown_before)
+
+
+def test_a_killed_app_gives_back_the_unsent_question_and_its_files(x_display: desktop_env.XServer, tmp_path: Path,
+                                                                   session_bus: desktop_env.SessionBus,
+                                                                   server: FakeOpenAIServer) -> None:
+    write_settings(tmp_path, server.base_url)
+    env = app_env(x_display, tmp_path, DBUS_SESSION_BUS_ADDRESS=session_bus.address)
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Plan\n\n- ship it\n", encoding="utf-8")
+    picture = tmp_path / "red.png"
+    Image.new("RGB", (32, 20), (220, 20, 20)).save(picture)
+    # GIVEN a question with a text file and a picture in the chat window's composer, not sent
+    app = AppProcess(env)
+    try:
+        app.wait_for("started")
+        asked = app.cli("ask", "--file", str(notes), "--image", str(picture), "Half-written question")
+        assert asked.returncode == 0, asked.stderr
+        # WHEN the app is killed a few seconds later
+        time.sleep(3.0)
+        os.killpg(app.process.pid, signal.SIGKILL)
+        app.process.wait(10)
+    finally:
+        app.kill()
+    assert server.chat_requests == []
+    # THEN the next start puts both files and the text back into the chat window's composer
+    again = AppProcess(env)
+    try:
+        again.wait_for("started")
+        assert again.cli("chat").returncode == 0
+        assert again.wait_for("draft-restored") == ["2"]
+        assert again.cli("quit").returncode == 0
+        assert again.wait_exit() == 0
+    finally:
+        again.kill()
+    with HistoryStore.open(tmp_path / "data" / "glmv-desktop") as store:
+        draft = store.load_draft("chat")
+    assert draft is not None and draft.text == "Half-written question"
+    assert [(a.kind, a.name) for a in draft.attachments] == [("text", "notes.md"), ("image", "red.png")]
+    assert draft.attachments[0].original_bytes() == notes.read_bytes()

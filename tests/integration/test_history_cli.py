@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from desktop.chat.conversation import Attachment, Conversation, ReplyState
+from desktop.chat.conversation import Conversation, ImageAttachment, ReplyState
 from desktop.store.history import HistoryStore
 from tests.support import desktop_env
 from tests.support.app_process import AppProcess, app_env, write_settings
@@ -221,7 +221,7 @@ def test_a_question_asked_from_the_cli_is_found_shown_exported_and_deleted_while
 def saved_conversation(store: HistoryStore, title: str, *, picture: bytes | None = None, pinned: bool = False,
                        age_days: float = 0.0) -> str:
     conversation = Conversation(title=title, created=time.time() - age_days * DAY)
-    attachments = [Attachment.from_bytes(picture, "quokka.png", "file")] if picture else []
+    attachments = [ImageAttachment.from_bytes(picture, "quokka.png", "file")] if picture else []
     question = conversation.add_question(f"{title}: {QUESTION}", attachments)
     reply = conversation.start_reply(question, model="glm-4.6v", endpoint_id="team", thinking=True)
     reply.text, reply.reasoning, reply.state = ANSWER, REASONING, ReplyState.COMPLETE

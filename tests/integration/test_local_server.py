@@ -20,7 +20,7 @@ from desktop.backends.catalog import Engine, ModelSpec, Precision
 from desktop.backends.planner import Fit, Plan
 from desktop.backends.supervisor import ServerStartFailed
 from desktop.chat.client import ChatClient
-from desktop.chat.conversation import Attachment, Conversation, ReplyState
+from desktop.chat.conversation import Conversation, ImageAttachment, ReplyState
 from desktop.chat.request import AskOptions
 from desktop.config.profiles import Flavor, ProfileBook
 from desktop.config.secrets import SecretStore
@@ -80,7 +80,7 @@ def test_launch_makes_the_server_the_active_endpoint_and_it_answers(tiny_model_d
                 conversation = Conversation()
                 picture = Image.new("RGB", (56, 56), (200, 30, 30))
                 question = conversation.add_question("What is this?",
-                                                     [Attachment.from_pixels(picture, "red.png", "screen")])
+                                                     [ImageAttachment.from_pixels(picture, "red.png", "screen")])
                 reply = conversation.start_reply(question, model=active.model, endpoint_id=active.id, thinking=False)
                 await ReplyRunner(client, secrets).run(conversation, reply, active,
                                                        AskOptions(model=active.model, thinking=False), lambda _m: None)

@@ -22,7 +22,7 @@ from desktop.backends.catalog import Engine
 from desktop.backends.hardware import probe_hardware
 from desktop.backends.startup_stages import StartupStage
 from desktop.backends.supervisor import ServerState
-from desktop.chat.conversation import Attachment, Conversation, ReplyState
+from desktop.chat.conversation import Conversation, ImageAttachment, ReplyState
 from desktop.chat.request import AskOptions
 from desktop.ui.servers.window import LocalServersWindow
 from tests.support.servers_window import open_servers_window
@@ -78,7 +78,7 @@ def ask(qtbot: Any, services: Services) -> tuple[ReplyState, str]:
     assert profile is not None
     conversation = Conversation()
     question = conversation.add_question("What is this?", [
-        Attachment.from_pixels(Image.new("RGB", (56, 56), (200, 30, 30)), "red.png", "screen")])
+        ImageAttachment.from_pixels(Image.new("RGB", (56, 56), (200, 30, 30)), "red.png", "screen")])
     reply = conversation.start_reply(question, model=profile.model, endpoint_id=profile.id, thinking=False)
     task = asyncio.ensure_future(services.runner.run(conversation, reply, profile,
                                                      AskOptions(model=profile.model, thinking=False), lambda _m: None))

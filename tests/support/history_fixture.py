@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from desktop.chat.conversation import Attachment, Conversation, Message, ReplyState, Role
+from desktop.chat.conversation import Conversation, ImageAttachment, Message, ReplyState, Role
 from desktop.store import HistoryStore, Origin
 
 _EN = (
@@ -92,7 +92,7 @@ def _pictures() -> list[bytes]:
     out = []
     for i in range(_PICTURES):
         image = Image.new("RGB", (64, 48), ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256))
-        out.append(Attachment.from_pixels(image, f"shot-{i}.png", "screen").original_bytes())
+        out.append(ImageAttachment.from_pixels(image, f"shot-{i}.png", "screen").original_bytes())
     return out
 
 
@@ -116,7 +116,8 @@ def build_history(data_dir: Path, conversations: int = 10_000, messages_per_conv
                 files = []
                 if turn == 0 and rng.random() < 0.2:
                     data = pictures[rng.randrange(_PICTURES)]
-                    files.append(Attachment(name="screenshot.png", width=64, height=48, origin="screen", data=data))
+                    files.append(ImageAttachment(name="screenshot.png", width=64, height=48, origin="screen",
+                                                 data=data))
                 question = conversation.add_question(_question(rng, chinese), files)
                 question.created = at
                 reply = Message(Role.ASSISTANT, text=_answer(rng, pools[chinese]), state=ReplyState.COMPLETE,
@@ -141,7 +142,7 @@ FIXTURE_TIME = 1_700_000_000.0
 def fixture_picture() -> bytes:
     """The one picture of the schema fixtures (a small PNG)."""
     image = Image.new("RGB", (8, 6), (200, 30, 30))
-    return Attachment.from_pixels(image, "shot.png", "screen").original_bytes()
+    return ImageAttachment.from_pixels(image, "shot.png", "screen").original_bytes()
 
 
 def fixture_conversations() -> list[tuple[Conversation, Origin, bool]]:
@@ -150,7 +151,7 @@ def fixture_conversations() -> list[tuple[Conversation, Origin, bool]]:
     from desktop.chat.conversation import ErrorInfo, GroundingBox
 
     first = Conversation(title="Where is the export button?", id="fixture-chat", created=FIXTURE_TIME)
-    picture = Attachment(name="shot.png", width=8, height=6, origin="screen", data=fixture_picture(), id="att-1")
+    picture = ImageAttachment(name="shot.png", width=8, height=6, origin="screen", data=fixture_picture(), id="att-1")
     question = Message(Role.USER, text="Where is the export button?", attachments=[picture], id="q-1",
                        created=FIXTURE_TIME + 1)
     failed = Message(Role.ASSISTANT, state=ReplyState.FAILED, model="glm-4.6v", endpoint_id="zai", thinking=True,
@@ -181,7 +182,7 @@ def write_schema_fixture(data_dir: Path) -> None:
                 store.set_pinned(conversation.id, True)
             moment[0] += 1
         store.save_draft("chat", "half a question", [
-            Attachment(name="shot.png", width=8, height=6, origin="screen", data=fixture_picture(), id="att-d")])
+            ImageAttachment(name="shot.png", width=8, height=6, origin="screen", data=fixture_picture(), id="att-d")])
 
 
 def main() -> int:

@@ -19,7 +19,16 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from desktop.chat.conversation import Attachment, Conversation, ErrorInfo, GroundingBox, Message, ReplyState, Role
+from desktop.chat.conversation import (
+    Attachment,
+    Conversation,
+    ErrorInfo,
+    GroundingBox,
+    ImageAttachment,
+    Message,
+    ReplyState,
+    Role,
+)
 from desktop.store import (
     MATCH_END,
     MATCH_START,
@@ -114,9 +123,9 @@ def ask(conversation: Conversation, text: str, attachments: list[Attachment] | N
 def test_conversation_with_two_pictures_comes_back_exactly_and_one_picture_is_one_file(
         store: HistoryStore, tmp_path: Path) -> None:
     # GIVEN a question with a screen capture (pixels only), a JPEG file, and the capture again
-    capture = Attachment.from_pixels(picture((200, 20, 20)), "Screen 1.png", "screen")
-    photo = Attachment.from_bytes(jpeg_bytes((20, 120, 200)), "photo.jpg", "file")
-    again = Attachment(name="copy.png", width=32, height=24, origin="clipboard", data=capture.original_bytes())
+    capture = ImageAttachment.from_pixels(picture((200, 20, 20)), "Screen 1.png", "screen")
+    photo = ImageAttachment.from_bytes(jpeg_bytes((20, 120, 200)), "photo.jpg", "file")
+    again = ImageAttachment(name="copy.png", width=32, height=24, origin="clipboard", data=capture.original_bytes())
     conversation = Conversation()
     question, reply = ask(conversation, "What is on these pictures?\nSecond line", [capture, photo, again])
     reply.text, reply.reasoning = "A red block and a blue one.", "Two pictures, one repeated."
@@ -146,7 +155,7 @@ def test_add_message_appends_and_a_retried_add_is_harmless(store: HistoryStore) 
     conversation = Conversation()
     question, reply = ask(conversation, "First question", answer="First answer")
     store.save_conversation(conversation)
-    second = conversation.add_question("Second question", [Attachment.from_pixels(picture((1, 2, 3)), "a.png",
+    second = conversation.add_question("Second question", [ImageAttachment.from_pixels(picture((1, 2, 3)), "a.png",
                                                                                   "screen")])
     store.add_message(conversation.id, second)
     store.add_message(conversation.id, second)  # e.g. retried after a full disk
@@ -185,7 +194,7 @@ def test_save_conversation_mirrors_the_conversation_including_removed_messages(s
                                                                                  tmp_path: Path) -> None:
     conversation = Conversation()
     ask(conversation, "Keep me", answer="kept")
-    dropped, dropped_reply = ask(conversation, "Drop me", [Attachment.from_pixels(picture((9, 9, 9)), "d.png",
+    dropped, dropped_reply = ask(conversation, "Drop me", [ImageAttachment.from_pixels(picture((9, 9, 9)), "d.png",
                                                                                  "screen")], answer="gone")
     store.save_conversation(conversation)
     assert len(blob_files(tmp_path / "data")) == 1
@@ -264,12 +273,12 @@ _KILLED_WRITER = """
 import sys, time
 from pathlib import Path
 from PIL import Image
-from desktop.chat.conversation import Attachment, Conversation, ReplyState
+from desktop.chat.conversation import Attachment, ImageAttachment, Conversation, ReplyState
 from desktop.store import HistoryStore
 
 store = HistoryStore.open(Path(sys.argv[1]))
 conversation = Conversation(id="streaming")
-question = conversation.add_question("Explain the picture", [Attachment.from_pixels(
+question = conversation.add_question("Explain the picture", [ImageAttachment.from_pixels(
     Image.new("RGB", (16, 16), (1, 2, 3)), "shot.png", "screen")])
 reply = conversation.start_reply(question, model="glm-4.6v", endpoint_id="zai", thinking=True)
 store.save_conversation(conversation)
@@ -318,12 +327,12 @@ def test_a_killed_app_leaves_its_replies_interrupted_with_what_had_arrived(tmp_p
 # -- deleting, pinning, pruning, drafts --------------------------------------------------------------------
 def test_deleting_removes_a_file_only_with_the_last_conversation_using_it(store: HistoryStore,
                                                                            tmp_path: Path) -> None:
-    shared = Attachment.from_pixels(picture((5, 5, 5)), "shared.png", "screen")
-    own = Attachment.from_pixels(picture((6, 6, 6)), "own.png", "screen")
+    shared = ImageAttachment.from_pixels(picture((5, 5, 5)), "shared.png", "screen")
+    own = ImageAttachment.from_pixels(picture((6, 6, 6)), "own.png", "screen")
     first, second = Conversation(), Conversation()
     ask(first, "one", [shared, own], answer="a")
-    ask(second, "two", [Attachment(name="s.png", width=32, height=24, origin="file", data=shared.original_bytes())],
-        answer="b")
+    copy = ImageAttachment(name="s.png", width=32, height=24, origin="file", data=shared.original_bytes())
+    ask(second, "two", [copy], answer="b")
     store.save_conversation(first)
     store.save_conversation(second)
     assert len(blob_files(tmp_path / "data")) == 2
@@ -372,7 +381,7 @@ def test_pin_and_rename_and_the_order_of_the_list(store: HistoryStore, clock: Cl
 def test_prune_deletes_old_conversations_but_not_pinned_ones(store: HistoryStore, clock: Clock,
                                                               tmp_path: Path) -> None:
     old, old_pinned, recent = Conversation(), Conversation(), Conversation()
-    ask(old, "old", [Attachment.from_pixels(picture((7, 7, 7)), "old.png", "screen")], answer="x")
+    ask(old, "old", [ImageAttachment.from_pixels(picture((7, 7, 7)), "old.png", "screen")], answer="x")
     ask(old_pinned, "old but pinned", answer="y")
     store.save_conversation(old)
     store.save_conversation(old_pinned)
@@ -390,7 +399,7 @@ def test_prune_deletes_old_conversations_but_not_pinned_ones(store: HistoryStore
 def test_delete_all_leaves_no_text_in_the_file(store: HistoryStore, tmp_path: Path) -> None:
     for i in range(20):
         conversation = Conversation()
-        ask(conversation, f"secret-question-{i}", [Attachment.from_pixels(picture((i, 1, 1)), "p.png", "screen")],
+        ask(conversation, f"secret-question-{i}", [ImageAttachment.from_pixels(picture((i, 1, 1)), "p.png", "screen")],
             answer="secret-answer " * 50)
         store.save_conversation(conversation)
     store.save_draft("chat", "my draft", [])
@@ -402,7 +411,7 @@ def test_delete_all_leaves_no_text_in_the_file(store: HistoryStore, tmp_path: Pa
 
 
 def test_drafts_keep_text_and_attachments_and_their_files(store: HistoryStore, tmp_path: Path) -> None:
-    shot = Attachment.from_pixels(picture((8, 8, 8)), "draft.png", "screen")
+    shot = ImageAttachment.from_pixels(picture((8, 8, 8)), "draft.png", "screen")
     store.save_draft("quick_ask", "half a question", [shot])
     draft = store.load_draft("quick_ask")
     assert draft is not None and draft.text == "half a question"
@@ -428,7 +437,7 @@ def test_drafts_keep_text_and_attachments_and_their_files(store: HistoryStore, t
 
 def test_collect_garbage_removes_files_no_row_names(store: HistoryStore, tmp_path: Path) -> None:
     conversation = Conversation()
-    ask(conversation, "keep", [Attachment.from_pixels(picture((3, 3, 3)), "k.png", "screen")], answer="x")
+    ask(conversation, "keep", [ImageAttachment.from_pixels(picture((3, 3, 3)), "k.png", "screen")], answer="x")
     store.save_conversation(conversation)
     stray = tmp_path / "data" / "attachments" / "ab" / ("ab" + "0" * 62 + ".png")
     stray.parent.mkdir(parents=True)
@@ -517,7 +526,7 @@ def test_search_limit_and_long_text_snippets(store: HistoryStore) -> None:
 
 # -- export and import -------------------------------------------------------------------------------------
 def make_rich(store: HistoryStore) -> Conversation:
-    capture = Attachment.from_pixels(picture((250, 0, 0)), "Screen: 1/2.png", "screen")
+    capture = ImageAttachment.from_pixels(picture((250, 0, 0)), "Screen: 1/2.png", "screen")
     conversation = Conversation(title="Export me: 导出 / test")
     question, reply = ask(conversation, "What is it?", [capture, capture], answer="A **red** square.")
     reply.reasoning, reply.boxes = "Looking.", [GroundingBox(1, 2, 3, 4, 32, 24)]
@@ -819,7 +828,7 @@ def test_a_full_disk_raises_history_full_and_keeps_the_database_whole(tiny_disk:
             store.load_conversation(failed.id)
 
         # a picture that does not fit fails the same way, leaving no partial file
-        big = Attachment(name="big.bin", width=1, height=1, origin="file", data=os.urandom(900_000))
+        big = ImageAttachment(name="big.bin", width=1, height=1, origin="file", data=os.urandom(900_000))
         with pytest.raises(HistoryFull):
             store.add_message(saved[0].id, Message(Role.USER, text="with a big file", attachments=[big]))
         assert not [p for p in (data / "attachments").rglob("*") if p.is_file()]

@@ -21,7 +21,7 @@ from desktop.assistant.history import HistoryWriter, SessionRecorder
 from desktop.assistant.replies import ReplyRunner
 from desktop.assistant.session import ChatSession
 from desktop.chat.client import ChatClient
-from desktop.chat.conversation import Attachment, ReplyState
+from desktop.chat.conversation import Attachment, ImageAttachment, ReplyState
 from desktop.chat.request import AskOptions
 from desktop.config.profiles import Flavor, preset
 from desktop.config.secrets import SecretStore
@@ -40,7 +40,7 @@ def noisy_picture(side: int) -> Attachment:
     image = Image.frombytes("RGB", (side, side), random.Random(side).randbytes(side * side * 3))
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
-    return Attachment.from_bytes(buffer.getvalue(), "noise.png", "file")
+    return ImageAttachment.from_bytes(buffer.getvalue(), "noise.png", "file")
 
 
 async def ask(server: FakeOpenAIServer, writer: HistoryWriter, attachments: list[Attachment],

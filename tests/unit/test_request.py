@@ -8,13 +8,13 @@ import io
 import pytest
 from PIL import Image
 
-from desktop.chat.conversation import Attachment, Conversation, ReplyState
+from desktop.chat.conversation import Attachment, Conversation, ImageAttachment, ReplyState
 from desktop.chat.request import AskOptions, RequestError, build_request
 from desktop.config.profiles import LOCAL_SAMPLING_FIELDS, TRAITS, Flavor, ThinkingSwitch, preset
 
 
 def screenshot(width: int = 3840, height: int = 2160) -> Attachment:
-    return Attachment.from_pixels(Image.new("RGB", (width, height), (0, 128, 255)), "shot.png", "screen")
+    return ImageAttachment.from_pixels(Image.new("RGB", (width, height), (0, 128, 255)), "shot.png", "screen")
 
 
 def ask(flavor: Flavor, **options: object) -> dict[str, object]:
@@ -120,7 +120,7 @@ def test_too_many_images_for_the_cloud() -> None:
     conversation = Conversation()
     limit = TRAITS[Flavor.ZAI].max_images
     assert limit is not None
-    tiny = [Attachment.from_pixels(Image.new("RGB", (30, 30)), "x", "file") for _ in range(limit + 1)]
+    tiny = [ImageAttachment.from_pixels(Image.new("RGB", (30, 30)), "x", "file") for _ in range(limit + 1)]
     question = conversation.add_question("many", tiny)
     reply = conversation.start_reply(question, model="m", endpoint_id="e", thinking=True)
     with pytest.raises(RequestError, match="at most 50"):

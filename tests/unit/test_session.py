@@ -23,7 +23,7 @@ from desktop.assistant.session import (
     SessionEvent,
 )
 from desktop.chat.client import ChatClient
-from desktop.chat.conversation import Attachment, Conversation, Message, ReplyState, Role
+from desktop.chat.conversation import Attachment, Conversation, ImageAttachment, Message, ReplyState, Role
 from desktop.chat.request import AskOptions
 from desktop.config.profiles import EndpointProfile, Flavor, preset
 from desktop.config.secrets import SecretStore
@@ -64,7 +64,7 @@ class Recorder:
 
 
 def picture() -> Attachment:
-    return Attachment.from_pixels(Image.new("RGB", (64, 48), (200, 30, 30)), "shot.png", "screen")
+    return ImageAttachment.from_pixels(Image.new("RGB", (64, 48), (200, 30, 30)), "shot.png", "screen")
 
 
 async def until(condition: Callable[[], bool], timeout: float = 15) -> None:
