@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from desktop.hotkeys.service import HotkeyService
     from desktop.secret import Secret
     from desktop.store.history import HistoryStore
-    from desktop.store.records import Draft
     from desktop.ui.capture_flow import CaptureFlow
     from desktop.ui.chat_window import ChatWindow
     from desktop.ui.quick_ask import QuickAskHandover, QuickAskPopup
@@ -53,7 +52,6 @@ class AppController(QObject):
     """Owns the tray and windows and carries out commands from the tray, the CLI and other launches."""
 
     restored = Signal(object)  # a Conversation a killed app left mid-answer (emitted from the history's thread)
-    draft_found = Signal(object)  # the chat composer's Draft kept from the last run (from the history's thread)
 
     def __init__(self, app: QApplication, services: Services, notifier: Notifier,
                  on_quit: Callable[[], None] | None = None) -> None:
@@ -77,8 +75,6 @@ class AppController(QObject):
         self.history = HistoryWriter(services.paths.data, on_problem=notifier.show_error, on_open=self._history_opened,
                                      retention_days=self._retention_days)
         self.restored.connect(self._show_restored)
-        self.draft_found.connect(self._keep_draft)
-        self._draft: Draft | None = None
         self._left_over_timer = QTimer(self)
         self._left_over_timer.setSingleShot(True)
         self._left_over_timer.timeout.connect(self._after_start_up)
@@ -277,7 +273,6 @@ class AppController(QObject):
             self._chat = ChatWindow(self.services, self.notifier, new_session=lambda: self._new_session("chat"),
                                     history=self.history)
             self.notifier.default_parent = self._chat
-            self._restore_draft(self._chat)
         return self._chat
 
     def _new_session(self, origin: str) -> ChatSession:
@@ -344,25 +339,9 @@ class AppController(QObject):
         return deleted
 
     def _history_opened(self, store: HistoryStore, interrupted: list[str]) -> None:
-        """Writer thread: bring back the conversation a killed app left mid-answer, and the composer's draft."""
-        from desktop.assistant.history import CHAT_DRAFT
-
+        """Writer thread: the app was killed mid-answer last time; bring that conversation back."""
         if interrupted:
             self.restored.emit(store.load_conversation(interrupted[-1]))
-        draft = store.load_draft(CHAT_DRAFT)
-        if draft is not None:
-            self.draft_found.emit(draft)
-
-    def _keep_draft(self, draft: Draft) -> None:
-        """Shown in the chat window now if it is open, else when it first opens."""
-        self._draft = draft
-        if self._chat is not None:
-            self._restore_draft(self._chat)
-
-    def _restore_draft(self, chat: ChatWindow) -> None:
-        draft, self._draft = self._draft, None
-        if draft is not None:
-            chat.restore_draft(draft.text, draft.attachments)
 
     def _show_restored(self, conversation: Conversation) -> None:
         chat = self.chat_window()

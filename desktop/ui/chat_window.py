@@ -19,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
+import shiboken6
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -78,6 +79,7 @@ from desktop.ui.page_picker import PagePicker
 from desktop.ui.tray import scope_label
 
 if TYPE_CHECKING:
+    from desktop.store.records import Draft
     from desktop.ui.quick_ask import QuickAskHandover
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,8 @@ def _model_hint() -> str:
 
 class ChatWindow(QMainWindow):
     """The main window of the app."""
+
+    draft_loaded = Signal(object)  # the composer's Draft kept from the last run (emitted from the history's thread)
 
     def __init__(self, services: Services, notifier: Notifier, parent: QWidget | None = None, *,
                  new_session: Callable[[], ChatSession] | None = None, history: HistoryWriter | None = None,
@@ -174,6 +178,9 @@ class ChatWindow(QMainWindow):
         self._draft_timer.setInterval(DRAFT_DELAY_MS)
         self._draft_timer.timeout.connect(self.save_draft)
         self.composer.changed.connect(self._draft_timer.start)
+        self.draft_loaded.connect(self.restore_draft)
+        if history is not None:  # the last run's unsent question comes back (read when the history is open)
+            history.run(lambda store: self._draft_read(store.load_draft(CHAT_DRAFT)))
         layout.addWidget(self.composer)
         if self.sidebar is not None:
             self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -489,9 +496,18 @@ class ChatWindow(QMainWindow):
         text, attachments = self.composer.prompt.toPlainText(), self.composer.attachments()
         history.run(lambda store: store.save_draft(CHAT_DRAFT, text, attachments))
 
-    def restore_draft(self, text: str, attachments: list[Attachment]) -> None:
+    def _draft_read(self, draft: Draft | None) -> None:
+        """Writer thread: hand the saved draft to the UI thread (a queued signal), if the window still exists."""
+        if draft is not None and shiboken6.isValid(self):
+            try:
+                self.draft_loaded.emit(draft)
+            except RuntimeError:  # deleted meanwhile (the app quitting): the draft stays in the history
+                log.info("The chat window closed before its draft was read")
+
+    def restore_draft(self, draft: Draft) -> None:
         """Put a saved draft back (previews made in a worker thread), unless something was typed or attached
         meanwhile: then that stays as it is."""
+        text, attachments = draft.text, draft.attachments
 
         def previews() -> None:
             for attachment in attachments:
