@@ -223,6 +223,7 @@ def parse_pages(spec: str, page_count: int) -> tuple[int, ...]:
         return ()
     if text == "all":
         return tuple(range(page_count))
+    text = re.sub(r"\s*([-–])\s*", r"\1", text)  # "1 - 5" is one range
     chosen: list[int] = []
     for piece in re.split(r"[,;\s]+", text):
         if not piece:

@@ -6,6 +6,7 @@ view's repaint timer, never per delta.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 
@@ -25,8 +26,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.chat.conversation import Attachment, Message, ReplyState
+from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.ui.answer_view import MarkdownView
+
+log = logging.getLogger(__name__)
 
 _REASONING_MAX_HEIGHT = 260
 
@@ -35,13 +39,24 @@ PREVIEW_SIZE = 192  # pixels of the cached preview every thumbnail is scaled fro
 
 
 def prepare_previews(attachment: Attachment) -> None:
-    """Compute the preview the widgets show (CPU work: call from a worker thread)."""
-    attachment.thumbnail(PREVIEW_SIZE)
+    """Compute the preview the widgets show (CPU work: call from a worker thread). An attachment whose file
+    is missing or damaged (a history file deleted by hand) gets a placeholder instead of failing the view."""
+    try:
+        attachment.thumbnail(PREVIEW_SIZE)
+    except UserFacingError as exc:
+        log.info("No preview of '%s': %s", attachment.name, exc.message)
 
 
 def attachment_pixmap(attachment: Attachment, size: int) -> QPixmap:
-    """A thumbnail of an attachment, scaled to fit `size`×`size` (from the cached preview)."""
-    rgba = attachment.thumbnail(PREVIEW_SIZE).convert("RGBA")
+    """A thumbnail of an attachment, scaled to fit `size`×`size` (from the cached preview; a grey placeholder
+    when it has none)."""
+    try:
+        preview = attachment.thumbnail(PREVIEW_SIZE)
+    except UserFacingError:
+        blank = QPixmap(size * 3 // 4, size)
+        blank.fill(Qt.GlobalColor.lightGray)
+        return blank
+    rgba = preview.convert("RGBA")
     qimage = QImage(rgba.tobytes(), rgba.width, rgba.height, rgba.width * 4, QImage.Format.Format_RGBA8888).copy()
     return QPixmap.fromImage(qimage).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                                             Qt.TransformationMode.SmoothTransformation)

@@ -560,3 +560,48 @@ def test_opening_a_conversation_while_a_reply_streams_keeps_that_reply(qtbot: An
     kept = history.written().load_conversation(streaming.id)
     assert kept.messages[-1].state is ReplyState.STOPPED and kept.messages[-1].text == streaming.messages[-1].text
     assert kept.messages[-1].text.startswith("w0 w1")
+
+
+def test_a_reopened_conversation_renders_its_document_again_and_survives_a_lost_file(
+        qtbot: Any, history: History, fake_server: FakeOpenAIServer, expect_log: Callable[[str], None]) -> None:
+    from desktop.chat.attachments import DocumentAttachment, PageMode
+    from desktop.ui.message_widgets import QuestionWidget
+    from tests.support.documents import PageSpec, make_pdf
+
+    # GIVEN two saved conversations about PDFs, pages 2-3 chosen as pictures and text
+    for cid in ("kept", "lost"):
+        document = DocumentAttachment.from_pdf(make_pdf([PageSpec(lines=(f"{cid} page {n}",)) for n in (1, 2, 3)]),
+                                               f"{cid}.pdf", "file")
+        document.choose((1, 2), PageMode.BOTH)
+        made = Conversation(title=cid, created=MIDNIGHT, id=cid)
+        asked = made.add_question("Summarise", [document])
+        made.messages.append(Message(Role.ASSISTANT, text="Done.", state=ReplyState.COMPLETE, model="glm-4.6v",
+                                     answers=asked.id, finish_reason="stop"))
+        seed(history.paths.data, [Seed(made, MIDNIGHT + 60)])
+    # and the PDF file of one of them removed from the history folder by hand
+    expect_log(r"desktop\.store\.history: Attachment file of 'lost\.pdf' is missing")
+    lost_bytes = DocumentAttachment.from_pdf(make_pdf([PageSpec(lines=(f"lost page {n}",)) for n in (1, 2, 3)]),
+                                             "x.pdf", "f").original_bytes()
+    for path in (history.paths.data / "attachments").rglob("*.pdf"):
+        if path.read_bytes() == lost_bytes:
+            path.unlink()
+    history.start()
+    chat = history.window()
+    wait_listed(qtbot, chat, lambda ids: set(ids) == {"kept", "lost"})
+    # WHEN the intact one is reopened and continued
+    click_row(qtbot, chat, "kept")
+    qtbot.waitUntil(lambda: chat.conversation.id == "kept", timeout=10000)
+    fake_server.set_scenario(VLLM_NEW.evolve(reasoning="", content="Yes."))
+    ask(qtbot, chat, "Anything else?")
+    wait_answered(qtbot, chat)
+    # THEN its pages are rendered again from the kept PDF, with their text, as chosen
+    first = fake_server.chat_requests[-1].body["messages"][0]["content"]
+    assert len(sent_images(fake_server.chat_requests[-1].body)) == 2
+    texts = " ".join(p["text"] for p in first if p["type"] == "text")
+    assert "kept page 2" in texts and "kept page 3" in texts and "kept page 1" not in texts
+    # WHEN the one whose file is gone is opened, THEN it opens, its question shown with a placeholder
+    click_row(qtbot, chat, "lost")
+    qtbot.waitUntil(lambda: chat.conversation.id == "lost", timeout=10000)
+    assert [m.text for m in chat.conversation.messages] == ["Summarise", "Done."]
+    chat.view.flush()
+    assert chat.findChildren(QuestionWidget)

@@ -154,6 +154,7 @@ def test_page_ranges_parse_and_format() -> None:
     assert parse_pages("1-3, 8", 10) == (0, 1, 2, 7)
     assert parse_pages("all", 3) == (0, 1, 2) and parse_pages("none", 3) == ()
     assert parse_pages("5-", 6) == (4, 5)
+    assert parse_pages("1 - 3, 5", 6) == parse_pages("1-3,5", 6) == (0, 1, 2, 4)
     assert format_pages((0, 1, 2, 7, 9)) == "1-3, 8, 10"
     with pytest.raises(ValueError, match="outside 1-3"):
         parse_pages("2-5", 3)
