@@ -206,7 +206,7 @@ class Composer(QWidget):
         strip_scroll.setWidget(self.strip)
         strip_scroll.setWidgetResizable(True)
         strip_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        strip_scroll.setFixedHeight(THUMB + 34)
+        strip_scroll.setFixedHeight(THUMB + 54)  # the preview, the kind and the cost of a document's chip
         strip_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._strip_scroll = strip_scroll
         strip_scroll.setVisible(False)

@@ -45,8 +45,9 @@ class ConversationView(QScrollArea):
         self._layout = QVBoxLayout(self._container)
         self._layout.setContentsMargins(12, 12, 12, 12)
         self._layout.setSpacing(10)
-        self._placeholder = QLabel(_("Ask anything about a picture or your screen.\n"
-                                     "Paste or drop an image, or use “Screen” to attach what you see."))
+        self._placeholder = QLabel(_("Ask anything about a picture, a document or your screen.\n"
+                                     "Drop or paste pictures, PDFs, slides or text files, or use “Screen” to "
+                                     "attach what you see."))
         self._placeholder.setObjectName("conversation_placeholder")
         self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._placeholder.setStyleSheet("QLabel { color: #9aa0a6; }")
