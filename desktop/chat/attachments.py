@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -42,8 +43,6 @@ if TYPE_CHECKING:
 
 
 def _new_id() -> str:
-    import uuid
-
     return uuid.uuid4().hex[:16]
 
 
@@ -275,6 +274,7 @@ class DocumentAttachment(Attachment):
     revision: int = 0
     _document: PdfDocument | None = field(default=None, repr=False)
     _sizes: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
+    _fitted: dict[tuple[float, float, int, int | None], tuple[int, int]] = field(default_factory=dict, repr=False)
     _texts: dict[int, str] = field(default_factory=dict, repr=False)
     _thumbnails: dict[tuple[int, int], Image.Image] = field(default_factory=dict, repr=False)
     _payloads: dict[tuple[Any, ...], EncodedImage] = field(default_factory=dict, repr=False)
@@ -322,12 +322,17 @@ class DocumentAttachment(Attachment):
             return size
 
     def page_pixels(self, index: int, sending: Sending) -> tuple[int, int]:
-        """The pixel size a page is rendered and sent at: as sharp as RENDER_DPI allows, within the budget."""
+        """The pixel size a page is rendered and sent at: as sharp as RENDER_DPI allows, within the budget.
+        Pages of one size share the answer (a 5,000-page document is costed in milliseconds)."""
         w_pt, h_pt = self.page_size(index)
-        width = max(1, round(w_pt / 72 * RENDER_DPI))
-        height = max(1, round(h_pt / 72 * RENDER_DPI))
         budget = min(sending.token_budget, self.page_budget or sending.token_budget)
-        return fit_to_budget(width, height, budget, sending.max_side)
+        key = (w_pt, h_pt, budget, sending.max_side)
+        fitted = self._fitted.get(key)
+        if fitted is None:
+            width = max(1, round(w_pt / 72 * RENDER_DPI))
+            height = max(1, round(h_pt / 72 * RENDER_DPI))
+            fitted = self._fitted[key] = fit_to_budget(width, height, budget, sending.max_side)
+        return fitted
 
     def page_thumbnail(self, index: int, size: int) -> Image.Image:
         """A page's preview no larger than `size`×`size` (cached)."""
@@ -371,7 +376,7 @@ class DocumentAttachment(Attachment):
         copy = DocumentAttachment(name=self.name, origin=self.origin, pdf=self.pdf, page_count=self.page_count,
                                   pages=self.pages, mode=self.mode, source_format=self.source_format,
                                   page_budget=self.page_budget, width=self.width, height=self.height, id=self.id)
-        copy._document, copy._sizes, copy._texts = self.document(), self._sizes, self._texts
+        copy._document, copy._sizes, copy._texts, copy._fitted = self.document(), self._sizes, self._texts, self._fitted
         copy._thumbnails, copy._lock = self._thumbnails, self._lock
         return copy
 

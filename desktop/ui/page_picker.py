@@ -252,9 +252,16 @@ class PagePicker(QDialog):
         pages = len(self._probe.pages)
         self.summary.setText(_("{name}: {count} pages. Tick the pages to send, or type them below.").format(
             name=self.document.name, count=self.document.page_count))
-        for index in range(self.pages.count()):
-            cost = self._probe.page_cost(index, self._sending)
-            self.pages.item(index).setText(_("p. {n} · ≈{tokens:,} tok").format(n=index + 1, tokens=cost.tokens))
+        self._syncing = True  # a label change is an itemChanged too: not a tick
+        try:
+            for index in range(self.pages.count()):
+                item = self.pages.item(index)
+                label = _("p. {n} · ≈{tokens:,} tok").format(
+                    n=index + 1, tokens=self._probe.page_cost(index, self._sending).tokens)
+                if item.text() != label:
+                    item.setText(label)
+        finally:
+            self._syncing = False
         limits = []
         if result.max_images is not None:
             limits.append(_("{n} pictures per request").format(n=result.max_images))
@@ -272,12 +279,13 @@ class PagePicker(QDialog):
         else:
             self.verdict.setText(f"{total}\n{problem.message}")
             self.verdict.setStyleSheet("QLabel { color: #b3261e; }")
-        keep = self._pages_that_fit()
+        # The offers are worked out only when something does not fit.
+        keep = self._pages_that_fit() if problem is not None else ()
         self.fix_pages.setText(_("Keep the first {n} pages").format(n=len(keep)))
         self.fix_pages.setVisible(problem is not None and 0 < len(keep) < pages)
-        lower = self._budget_that_fits()
+        lower = self._budget_that_fits() if problem is not None and not result.too_many_images else None
         self.fix_budget.setText(_("Lower to {n:,} tokens per page").format(n=lower or 0))
-        self.fix_budget.setVisible(problem is not None and lower is not None and not result.too_many_images)
+        self.fix_budget.setVisible(lower is not None)
         self.fix_text.setVisible(problem is not None and self.mode() is not PageMode.TEXT)
         self.ok_button.setEnabled(pages > 0)
 
@@ -297,15 +305,28 @@ class PagePicker(QDialog):
         return chosen[:low]
 
     def _budget_that_fits(self) -> int | None:
-        chosen, mode = self.selected(), self.mode()
-        for budget in range(self.budget.value() - 100, MIN_IMAGE_TOKEN_BUDGET - 1, -100):
+        """The highest budget per page (in steps of 100, below the current one) at which the choice fits."""
+        chosen, mode, current = self.selected(), self.mode(), self.budget.value()
+
+        def fits(budget: int) -> bool:
             self._probe.choose(chosen, mode, budget)
-            if fit([*self._others, self._probe], self._sending, max_images=self._max_images,
-                   model=self._model).fits:
-                self._probe.choose(chosen, mode, self.budget.value())
-                return budget
-        self._probe.choose(chosen, mode, self.budget.value())
-        return None
+            return fit([*self._others, self._probe], self._sending, max_images=self._max_images,
+                       model=self._model).fits
+
+        steps = list(range(MIN_IMAGE_TOKEN_BUDGET, current, 100))
+        try:
+            if not steps or not fits(steps[0]):
+                return None
+            low, high = 0, len(steps) - 1
+            while low < high:  # the cost only falls with the budget: the last step that still fits
+                middle = (low + high + 1) // 2
+                if fits(steps[middle]):
+                    low = middle
+                else:
+                    high = middle - 1
+            return steps[low]
+        finally:
+            self._probe.choose(chosen, mode, current)
 
     def _fit_pages(self) -> None:
         self.set_pages(self._pages_that_fit())

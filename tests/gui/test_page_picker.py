@@ -13,7 +13,7 @@ from desktop.chat.attachments import DocumentAttachment, PageMode, Sending
 from desktop.config.profiles import Flavor, preset
 from desktop.ui.notifier import Notifier
 from desktop.ui.page_picker import PagePicker
-from tests.support.documents import make_pdf, text_pages
+from tests.support.documents import PageSpec, make_pdf, text_pages
 
 pytestmark = pytest.mark.usefixtures("qt_loop")  # the previews come from the app's loop
 
@@ -93,3 +93,17 @@ def test_a_lower_page_budget_is_offered_when_tokens_are_the_limit(qtbot: Any) ->
         dialog.accept()
     assert dialog.document.page_budget == budget
     assert all(dialog.document.page_cost(i, Sending(2700)).tokens <= budget for i in range(45))
+
+
+def test_a_document_of_thousands_of_pages_opens_and_is_costed(qtbot: Any) -> None:
+    # GIVEN a 3,000-page document (pages are costed and listed, not rendered, when the picker opens)
+    document = DocumentAttachment.from_pdf(make_pdf([PageSpec(lines=("x",))] * 3000), "huge.pdf", "file")
+    dialog = PagePicker(document, Sending(token_budget=2700), preset(Flavor.ZAI, name="z"), [], Notifier())
+    qtbot.addWidget(dialog)
+    assert dialog.pages.count() == 3000 and dialog.selected() == tuple(range(20))
+    assert dialog.pages.item(2999).text().startswith("p. 3000 · ≈")
+    # WHEN every page is chosen
+    dialog.findChild(QPushButton, "pages_all").click()
+    # THEN the verdict and the offer follow
+    assert "3000 pictures" in dialog.verdict.text() and dialog.ranges.text() == "1-3000"
+    assert dialog.fix_pages.isVisibleTo(dialog)
