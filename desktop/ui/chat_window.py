@@ -537,12 +537,18 @@ class ChatWindow(QMainWindow):
         self.loader.load(items, origin)
 
     def open_attachment(self, attachment: Attachment) -> None:
-        """A chip was clicked: a document opens its page picker."""
-        if isinstance(attachment, DocumentAttachment):
+        """A chip was clicked: a document opens its page picker (its PDF opened in a worker thread first)."""
+        if not isinstance(attachment, DocumentAttachment):
+            return
+
+        def show(_document: object) -> None:
             picker = PagePicker(attachment, self.composer.sending(), self.services.profiles.active(),
                                 self.composer.attachments(), self.notifier, self)
             picker.chosen.connect(self.composer.attachment_changed)
             picker.open()
+
+        self._track(run_async(asyncio.to_thread(attachment.document), notifier=self.notifier, owner=self,
+                              on_done=show))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         """Accept dragged images and image files."""

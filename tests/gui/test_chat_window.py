@@ -357,3 +357,30 @@ def test_cancelling_the_password_attaches_nothing_and_says_nothing(qtbot: Any, w
     qtbot.waitUntil(lambda: not [c for c in window.composer.strip.findChildren(PendingChip) if c.isVisible()],
                     timeout=10000)
     assert window.composer.attachments() == [] and window.notifier.shown == []
+
+
+def test_a_document_chip_opens_its_page_picker_and_shows_the_choice(qtbot: Any, window: ChatWindow,
+                                                                     tmp_path: Path) -> None:
+    from PySide6.QtWidgets import QToolButton
+
+    from desktop.ui.composer import AttachmentChip
+    from desktop.ui.page_picker import PagePicker
+    from tests.support.documents import make_pdf, text_pages
+
+    path = tmp_path / "report.pdf"
+    path.write_bytes(make_pdf(text_pages(3, lines_per_page=1)))
+    window.add_files([path], "file")
+    qtbot.waitUntil(lambda: len(window.composer.attachments()) == 1, timeout=10000)
+    chip = window.composer.strip.findChild(AttachmentChip)
+    assert chip is not None and chip.kind.text() == "PDF · 3/3 p."
+    # WHEN its preview is clicked
+    chip.findChild(QToolButton, "attachment_open").click()
+    qtbot.waitUntil(lambda: any(p.isVisible() for p in window.findChildren(PagePicker)), timeout=10000)
+    [picker] = [p for p in window.findChildren(PagePicker) if p.isVisible()]
+    # and two pages are chosen
+    picker.ranges.setText("1, 3")
+    picker.ranges.editingFinished.emit()
+    picker.accept()
+    # THEN the chip shows the choice and its lower cost
+    assert chip.kind.text() == "PDF · 2/3 p."
+    assert window.composer.attachments()[0].pages == (0, 2)  # type: ignore[attr-defined]
