@@ -125,6 +125,9 @@ class ImageAttachment(Attachment):
     pixels: Image.Image | None = None  # decoded pixels, kept when the attachment came from a capture
     id: str = field(default_factory=_new_id)
     revision: int = 0
+    # Where the picture was on screen when captured: (x, y, width, height) in Qt's global logical coordinates,
+    # so the model's boxes can be drawn back over the live screen. None for files and pastes.
+    screen_area: tuple[int, int, int, int] | None = None
     _payloads: dict[tuple[Any, ...], EncodedImage] = field(default_factory=dict, repr=False)
     _thumbnails: dict[tuple[int, int], Image.Image] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -196,6 +199,14 @@ class ImageAttachment(Attachment):
     def describe(self) -> str:
         """"Picture · 1920×1080"."""
         return _("Picture · {w}×{h}").format(w=self.width, h=self.height)
+
+    def sent_area(self) -> tuple[int, int, int, int] | None:
+        """Where the picture that is sent was on screen (logical coordinates), if it was captured."""
+        return self.screen_area
+
+    def meta(self) -> dict[str, Any]:
+        """Where it was captured on screen, if it was."""
+        return {} if self.screen_area is None else {"screen_area": list(self.screen_area)}
 
 
 # -- documents -----------------------------------------------------------------------------------------------
@@ -572,7 +583,12 @@ def restore(kind: str, data: bytes, *, name: str, origin: str, width: int, heigh
         except UserFacingError:
             file = TextFile(text=data.decode("utf-8", "replace"), encoding="UTF-8", language="", fenced=False)
         return TextAttachment(name=name, origin=origin, data=data, file=file, id=attachment_id)
-    return ImageAttachment(name=name, width=width, height=height, origin=origin, data=data, id=attachment_id)
+    area = meta.get("screen_area")
+    screen_area = None
+    if isinstance(area, list) and len(area) == 4:
+        screen_area = (int(area[0]), int(area[1]), int(area[2]), int(area[3]))
+    return ImageAttachment(name=name, width=width, height=height, origin=origin, data=data, id=attachment_id,
+                           screen_area=screen_area)
 
 
 def prepare(attachment: Attachment, sending: Sending, preview_size: int) -> Attachment:

@@ -271,6 +271,7 @@ class CaptureFlow(QObject):
     async def _deliver(self, image: Image.Image, anchor: QRect, mode: CaptureMode) -> None:
         """Make an attachment with its payload encoded, then hand it on."""
         attachment = ImageAttachment.from_pixels(image, _("{mode}.png").format(mode=mode.value), "screen")
+        attachment.screen_area = (anchor.x(), anchor.y(), anchor.width(), anchor.height())
         await asyncio.to_thread(prepare, attachment, self.services.sending(), PREVIEW_SIZE)
         trace(f"capture-ready {mode.value} {time.monotonic():.6f}")
         self.captured.emit(attachment, anchor)

@@ -66,7 +66,7 @@ from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.logsetup import trace
 from desktop.ui.attachment_loader import FILE_FILTERS, AttachmentLoader
-from desktop.ui.capture_flow import physical_pointer
+from desktop.ui.capture_flow import logical_rect, physical_pointer
 from desktop.ui.composer import Composer, images_from_mime
 from desktop.ui.conversation_view import ConversationView
 from desktop.ui.history_sidebar import HistorySidebar
@@ -582,6 +582,8 @@ class ChatWindow(QMainWindow):
         try:
             shot = await asyncio.to_thread(self.services.capture.grab, scope, pointer)
             attachment = ImageAttachment.from_pixels(shot.image, _("screenshot.png"), "screen")
+            area = logical_rect(shot.monitor)
+            attachment.screen_area = (area.x(), area.y(), area.width(), area.height())
             await asyncio.to_thread(prepare, attachment, self.services.sending(self.composer.budget.value()),
                                     PREVIEW_SIZE)
             return attachment

@@ -286,3 +286,14 @@ def test_the_history_keeps_documents_once_with_their_page_choice(tmp_path: Path)
     # and the PDF is one file, not pictures of its pages
     files = [p for p in (tmp_path / "data" / "attachments").rglob("*") if p.is_file()]
     assert sorted(f.suffix for f in files) == [".bin", ".pdf"]
+
+
+def test_a_capture_keeps_where_it_was_on_screen_in_the_history(tmp_path: Path) -> None:
+    capture = ImageAttachment.from_pixels(Image.new("RGB", (64, 48), (1, 2, 3)), "region.png", "screen")
+    capture.screen_area = (1930, 40, 64, 48)
+    conversation = Conversation()
+    conversation.add_question("Where?", [capture])
+    with HistoryStore.open(tmp_path / "data") as store:
+        store.save_conversation(conversation)
+        [back] = store.load_conversation(conversation.id).messages[0].attachments
+    assert isinstance(back, ImageAttachment) and back.sent_area() == (1930, 40, 64, 48)
