@@ -21,7 +21,7 @@ def ask_options(settings: SettingsStore, model: str, *, thinking: bool | None = 
         image_format=settings.get("images.format"),
         max_tokens=settings.get("chat.max_tokens") or None, temperature=settings.get("chat.temperature"),
         top_p=settings.get("chat.top_p"), top_k=settings.get("chat.top_k"),
-        repetition_penalty=settings.get("chat.repetition_penalty"),
+        repetition_penalty=settings.get("chat.repetition_penalty"), send_clean=settings.get("annotations.send_clean"),
     )
 
 

@@ -91,7 +91,8 @@ class Services:
         """How attachments go to the active endpoint now: the budget (the window's, else the setting), the
         image format, and the endpoint's limits."""
         budget = self.settings.get("images.token_budget") if token_budget is None else token_budget
-        return sending_for(self.profiles.active(), budget, self.settings.get("images.format"))
+        return sending_for(self.profiles.active(), budget, self.settings.get("images.format"),
+                           send_clean=self.settings.get("annotations.send_clean"))
 
     def loading(self, *, cancel: threading.Event | None = None, progress: Callable[[str], None] | None = None,
                 password: str | None = None) -> Loading:

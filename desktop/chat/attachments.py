@@ -12,6 +12,7 @@ No Qt here; everything slow is meant for a worker thread.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import uuid
@@ -39,7 +40,10 @@ from desktop.media.textfile import TextFile, estimate_text_tokens, read_text
 if TYPE_CHECKING:
     from PIL import Image
 
+    from desktop.media.annotations import Annotations
     from desktop.media.pdf import PdfDocument
+
+log = logging.getLogger(__name__)
 
 
 def _new_id() -> str:
@@ -54,6 +58,7 @@ class Sending:
     image_format: str = "jpeg"
     max_side: int | None = None
     max_bytes: int | None = None
+    send_clean: bool = False  # an annotated picture also goes without its drawings
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,8 @@ class ImageAttachment(Attachment):
     # Where the picture was on screen when captured: (x, y, width, height) in Qt's global logical coordinates,
     # so the model's boxes can be drawn back over the live screen. None for files and pastes.
     screen_area: tuple[int, int, int, int] | None = None
+    annotations: Annotations | None = None  # drawings, kept as data until sent (media/annotations.py)
+    _renders: dict[tuple[str, int], Image.Image] = field(default_factory=dict, repr=False)
     _payloads: dict[tuple[Any, ...], EncodedImage] = field(default_factory=dict, repr=False)
     _thumbnails: dict[tuple[int, int], Image.Image] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -159,54 +166,153 @@ class ImageAttachment(Attachment):
                 self.data = lossless_png(self.pixels)
             return self.data
 
+    # -- annotations --------------------------------------------------------------------------------------
+    def annotate(self, annotations: Annotations | None) -> None:
+        """Replace the drawings (a new revision: previews and payloads are made again)."""
+        self.annotations = None if annotations is None or annotations.empty else annotations
+        self.revision += 1
+
+    def burn_redactions(self) -> None:
+        """Blur and pixelate into the kept pixels themselves (the unredacted original is dropped), leaving
+        the other drawings as data."""
+        annotations = self.annotations
+        if annotations is None or not annotations.redacted:
+            return
+        from desktop.media.annotations import REDACTIONS, Annotations, render
+
+        burned = render(self.image(), Annotations(shapes=annotations.shapes), only=REDACTIONS)
+        with self._lock:
+            self.pixels, self.data = burned, None
+        self.annotate(annotations.without_redactions())
+
+    def picture_size(self) -> tuple[int, int]:
+        """The size of the picture that is sent, before the budget: the crop's, or the whole picture's."""
+        crop = self.annotations.crop if self.annotations is not None else None
+        if crop is None:
+            return self.width, self.height
+        return max(1, crop[2] - crop[0]), max(1, crop[3] - crop[1])
+
+    def sent_image(self) -> Image.Image:
+        """The picture with its drawings burned in and cropped (CPU work, cached per revision)."""
+        annotations = self.annotations
+        if annotations is None:
+            return self.image()
+        return self._rendered("marked", lambda picture: _render(picture, annotations))
+
+    def clean_image(self) -> Image.Image:
+        """The picture without its drawings, but with blur and pixelate burned in and the crop applied: what
+        *Send the unmarked picture too* adds (the original never leaves the machine)."""
+        annotations = self.annotations
+        if annotations is None:
+            return self.image()
+        return self._rendered("clean", lambda picture: _render(picture, annotations, redactions_only=True))
+
+    def _rendered(self, which: str, make: Callable[[Image.Image], Image.Image]) -> Image.Image:
+        key = (which, self.revision)
+        with self._lock:
+            cached = self._renders.get(key)
+        if cached is None:
+            cached = make(self.image())
+            with self._lock:
+                self._renders = {key: cached, **{k: v for k, v in self._renders.items() if k[1] == self.revision}}
+        return cached
+
+    # -- what is shown and sent --------------------------------------------------------------------------------
     def thumbnail(self, size: int) -> Image.Image:
-        """A preview no larger than `size`×`size` (cached per revision)."""
+        """A preview of what is sent, no larger than `size`×`size` (cached per revision)."""
         key = (self.revision, size)
         with self._lock:
             cached = self._thumbnails.get(key)
         if cached is None:
-            cached = self.image().copy()
+            cached = self.sent_image().copy()
             cached.thumbnail((size, size))
             with self._lock:
                 self._thumbnails[key] = cached
         return cached
 
     def payload(self, token_budget: int, fmt: str, max_side: int | None = None,
-                max_bytes: int | None = None) -> EncodedImage:
-        """The encoded, budget-sized image to send (cached per revision, budget and format)."""
-        key = (self.revision, token_budget, fmt, max_side, max_bytes)
+                max_bytes: int | None = None, *, clean: bool = False) -> EncodedImage:
+        """The encoded, budget-sized picture to send (cached per revision, budget and format); `clean`: the
+        unmarked one."""
+        key = (self.revision, clean, token_budget, fmt, max_side, max_bytes)
         with self._lock:
             cached = self._payloads.get(key)
         if cached is None:
-            cached = encode_for_model(self.image(), token_budget, fmt=fmt, max_side=max_side, max_bytes=max_bytes)
+            picture = self.clean_image() if clean else self.sent_image()
+            cached = encode_for_model(picture, token_budget, fmt=fmt, max_side=max_side, max_bytes=max_bytes)
             with self._lock:
                 cached = self._payloads.setdefault(key, cached)
         return cached
 
+    def marks_note(self) -> str:
+        """The numbered marks as text for the model ("" without any)."""
+        if self.annotations is None:
+            return ""
+        from desktop.media.annotations import marks_note
+
+        return marks_note(self.annotations, (self.width, self.height))
+
+    def _sends_clean(self, sending: Sending) -> bool:
+        return sending.send_clean and self.annotations is not None
+
     def parts(self, sending: Sending) -> list[Part]:
-        """The picture, encoded for the endpoint."""
-        return [Part(image=self.payload(sending.token_budget, sending.image_format, sending.max_side,
-                                        sending.max_bytes))]
+        """The picture encoded for the endpoint; annotated: the unmarked one first when asked, the marked one, and
+        the note listing its marks."""
+        parts = []
+        if self._sends_clean(sending):
+            parts += [Part(text=_("The picture without my drawings:")),
+                      Part(image=self.payload(sending.token_budget, sending.image_format, sending.max_side,
+                                              sending.max_bytes, clean=True)),
+                      Part(text=_("The same picture with my drawings:"))]
+        parts.append(Part(image=self.payload(sending.token_budget, sending.image_format, sending.max_side,
+                                             sending.max_bytes)))
+        note = self.marks_note()
+        if note:
+            parts.append(Part(text=note))
+        return parts
 
     def sent_size(self, sending: Sending) -> tuple[int, int]:
         """The pixel size the model gets at `sending`."""
-        return fit_to_budget(self.width, self.height, sending.token_budget, sending.max_side)
+        return fit_to_budget(*self.picture_size(), sending.token_budget, sending.max_side)
 
     def cost(self, sending: Sending) -> Cost:
-        """Image tokens at the budget."""
-        return Cost(estimate_image_tokens(*self.sent_size(sending)), 1)
+        """Image tokens at the budget (twice with the unmarked picture), plus the marks' note."""
+        tokens = estimate_image_tokens(*self.sent_size(sending))
+        images = 2 if self._sends_clean(sending) else 1
+        note = self.marks_note() if self.annotations is not None else ""
+        return Cost(tokens * images + (estimate_text_tokens(note) if note else 0), images)
 
     def describe(self) -> str:
-        """"Picture · 1920×1080"."""
-        return _("Picture · {w}×{h}").format(w=self.width, h=self.height)
+        """"Picture · 1920×1080", with its marks when annotated."""
+        w, h = self.picture_size()
+        if self.annotations is None:
+            return _("Picture · {w}×{h}").format(w=w, h=h)
+        return _("Picture · {w}×{h} · annotated").format(w=w, h=h)
 
     def sent_area(self) -> tuple[int, int, int, int] | None:
-        """Where the picture that is sent was on screen (logical coordinates), if it was captured."""
-        return self.screen_area
+        """Where the picture that is sent (cropped, if it is) was on screen, in logical coordinates."""
+        area = self.screen_area
+        crop = self.annotations.crop if self.annotations is not None else None
+        if area is None or crop is None:
+            return area
+        scale_x, scale_y = area[2] / max(1, self.width), area[3] / max(1, self.height)
+        return (round(area[0] + crop[0] * scale_x), round(area[1] + crop[1] * scale_y),
+                round((crop[2] - crop[0]) * scale_x), round((crop[3] - crop[1]) * scale_y))
 
     def meta(self) -> dict[str, Any]:
-        """Where it was captured on screen, if it was."""
-        return {} if self.screen_area is None else {"screen_area": list(self.screen_area)}
+        """Where it was captured on screen, and its drawings (kept as data, editable again)."""
+        meta: dict[str, Any] = {}
+        if self.screen_area is not None:
+            meta["screen_area"] = list(self.screen_area)
+        if self.annotations is not None:
+            meta["annotations"] = self.annotations.to_json()
+        return meta
+
+
+def _render(picture: Image.Image, annotations: Annotations, *, redactions_only: bool = False) -> Image.Image:
+    from desktop.media.annotations import REDACTIONS, render
+
+    return render(picture, annotations, only=REDACTIONS if redactions_only else None)
 
 
 # -- documents -----------------------------------------------------------------------------------------------
@@ -587,8 +693,16 @@ def restore(kind: str, data: bytes, *, name: str, origin: str, width: int, heigh
     screen_area = None
     if isinstance(area, list) and len(area) == 4:
         screen_area = (int(area[0]), int(area[1]), int(area[2]), int(area[3]))
+    annotations = None
+    if meta.get("annotations"):
+        from desktop.media.annotations import Annotations
+
+        try:
+            annotations = Annotations.from_json(meta["annotations"])
+        except ValueError as exc:  # kept as a plain picture rather than lost
+            log.warning("The drawings on '%s' could not be read back: %s", name, exc)
     return ImageAttachment(name=name, width=width, height=height, origin=origin, data=data, id=attachment_id,
-                           screen_area=screen_area)
+                           screen_area=screen_area, annotations=annotations)
 
 
 def prepare(attachment: Attachment, sending: Sending, preview_size: int) -> Attachment:

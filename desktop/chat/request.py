@@ -31,6 +31,7 @@ class AskOptions:
     top_p: float | None = None
     top_k: int | None = None
     repetition_penalty: float | None = None
+    send_clean: bool = False  # an annotated picture also goes without its drawings
 
 
 @dataclass(frozen=True)
@@ -46,16 +47,17 @@ class RequestError(UserFacingError):
 
 
 def sending_for(profile: EndpointProfile | None, options_or_budget: AskOptions | int,
-                image_format: str = "jpeg") -> Sending:
+                image_format: str = "jpeg", *, send_clean: bool = False) -> Sending:
     """How attachments go to `profile`: the budget and format asked for, within the endpoint's image limits."""
     if isinstance(options_or_budget, AskOptions):
         budget, image_format = options_or_budget.token_budget, options_or_budget.image_format
+        send_clean = options_or_budget.send_clean
     else:
         budget = options_or_budget
     traits = profile.traits if profile is not None else None
     return Sending(token_budget=budget, image_format=image_format,
                    max_side=traits.max_image_side if traits else None,
-                   max_bytes=traits.max_image_bytes if traits else None)
+                   max_bytes=traits.max_image_bytes if traits else None, send_clean=send_clean)
 
 
 def _user_content(message: Message, sending: Sending, sizes: list[tuple[int, int]]) -> str | list[dict[str, Any]]:

@@ -120,6 +120,17 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("images.format", str, "jpeg", _("Image format"),
             _("How images are encoded for the server: JPEG is small and fast, PNG is lossless."),
             choices=(("jpeg", _("JPEG (quality 92)")), ("png", _("PNG (lossless)")))),
+    Setting("annotations.send_clean", bool, False, _("Send the unmarked picture too"),
+            _("With an annotated picture, also send it without the drawings (blur and pixelate stay burned in), so "
+              "the model sees what the marks cover.")),
+    Setting("annotations.keep_original", bool, True, _("Keep the unredacted original"),
+            _("Blurred and pixelated parts are never sent. Off: they are also burned into the picture kept on this "
+              "computer (history, drafts) as soon as the editor closes, so the original is gone.")),
+    Setting("annotations.colour", str, "#e62828", _("Annotation colour"),
+            _("The colour the editor starts with (#rrggbb)."), advanced=True),
+    Setting("annotations.width", int, 4, _("Annotation width"),
+            _("The stroke width the editor starts with, in picture pixels (the mouse wheel changes it)."),
+            minimum=1, maximum=40, advanced=True),
     Setting("capture.scope", str, "pointer", _("Ask about my screen captures"),
             _("Which screen 'Ask about my screen' captures."),
             choices=(("pointer", _("The monitor under the mouse pointer")), ("all", _("All monitors, side by side")))),

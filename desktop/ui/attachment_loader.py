@@ -27,7 +27,7 @@ from desktop.media.pdf import PdfPasswordRequired
 from desktop.ui.composer import PendingChip
 from desktop.ui.message_widgets import PREVIEW_SIZE
 from desktop.ui.notifier import Notifier
-from desktop.ui.operations import Progress, run_async
+from desktop.ui.operations import Progress, dialog_value, run_async
 
 log = logging.getLogger(__name__)
 
@@ -145,17 +145,8 @@ class AttachmentLoader(QObject):
                 else _("'{name}' is protected by a password. Enter it to read the document:")).format(name=name)
         dialog.setLabelText(text)
         dialog.setTextEchoMode(QLineEdit.EchoMode.Password)
-        answer: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-
-        def settle(value: str | None) -> None:
-            if not answer.done():
-                answer.set_result(value)
-
-        dialog.textValueSelected.connect(settle)
-        dialog.rejected.connect(lambda: settle(None))
-        dialog.finished.connect(dialog.deleteLater)
-        dialog.open()
-        return await answer
+        password: str | None = await dialog_value(dialog, dialog.textValueSelected)
+        return password
 
     def _done(self, attachment: Attachment | None) -> None:
         if attachment is not None:

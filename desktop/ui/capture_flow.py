@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from PySide6.QtCore import QObject, QRect, Qt, Signal
+from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
@@ -30,7 +30,7 @@ from desktop.i18n import _
 from desktop.logsetup import trace
 from desktop.ui.message_widgets import PREVIEW_SIZE
 from desktop.ui.notifier import Notifier
-from desktop.ui.operations import run_async
+from desktop.ui.operations import dialog_value, run_async
 from desktop.ui.region_overlay import OverlayAction, OverlayResult, RegionSelector, to_qimage
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from desktop.assistant.services import Services
     from desktop.capture.window_list import WindowInfo
+    from desktop.media.annotations import Annotations
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -172,6 +173,11 @@ class CaptureFlow(QObject):
             QDesktopServices.openUrl(QUrl(SCREEN_RECORDING_SETTINGS_URL))
 
     async def _capture(self, mode: CaptureMode) -> None:
+        from desktop.ui.box_overlay import BoxOverlay
+
+        shown = BoxOverlay.current()
+        if shown is not None:
+            shown.close()  # the model's boxes drawn over the screen are not part of what is captured
         if self.hide_own_windows():
             await asyncio.sleep(0.15)  # let the compositor repaint what our popup covered
         pointer = physical_pointer()
@@ -214,6 +220,15 @@ class CaptureFlow(QObject):
             trace("capture-copied")
         elif result.action is OverlayAction.SAVE:
             await self._save(image)
+        elif result.action is OverlayAction.ANNOTATE:
+            from desktop.ui.annotator import annotate
+
+            trace("annotator-opened")
+            drawn = await annotate(image, None, self.services.settings, title=_("Annotate the selection"))
+            if drawn is None:
+                trace("capture-cancelled")
+                return
+            await self._deliver(image, result.anchor, CaptureMode.REGION, drawn)
         else:
             await self._deliver(image, result.anchor, CaptureMode.REGION)
 
@@ -268,10 +283,15 @@ class CaptureFlow(QObject):
             log.info("The active window is unknown: %s", exc)
             return None
 
-    async def _deliver(self, image: Image.Image, anchor: QRect, mode: CaptureMode) -> None:
-        """Make an attachment with its payload encoded, then hand it on."""
+    async def _deliver(self, image: Image.Image, anchor: QRect, mode: CaptureMode,
+                       drawn: Annotations | None = None) -> None:
+        """Make an attachment (with its drawings) with its payload encoded, then hand it on."""
         attachment = ImageAttachment.from_pixels(image, _("{mode}.png").format(mode=mode.value), "screen")
         attachment.screen_area = (anchor.x(), anchor.y(), anchor.width(), anchor.height())
+        if drawn is not None:
+            attachment.annotate(drawn)
+            if not self.services.settings.get("annotations.keep_original"):
+                await asyncio.to_thread(attachment.burn_redactions)
         await asyncio.to_thread(prepare, attachment, self.services.sending(), PREVIEW_SIZE)
         trace(f"capture-ready {mode.value} {time.monotonic():.6f}")
         self.captured.emit(attachment, anchor)
@@ -283,22 +303,10 @@ class CaptureFlow(QObject):
         dialog.setObjectName("save_capture_dialog")
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setDefaultSuffix("png")
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        chosen: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-        def settle(path: str) -> None:
-            if not chosen.done():
-                chosen.set_result(path)
-
-        def finished(result: int) -> None:
-            files = dialog.selectedFiles()
-            settle(files[0] if result == QFileDialog.DialogCode.Accepted and files else "")
-
-        dialog.finished.connect(finished)
         self.save_dialog = dialog
-        dialog.open()
         try:
-            return await chosen
+            path: str | None = await dialog_value(dialog, dialog.fileSelected)
+            return path or ""
         finally:
             self.save_dialog = None
 

@@ -157,7 +157,7 @@ class ChatWindow(QMainWindow):
         banner_layout.addWidget(close_banner, alignment=Qt.AlignmentFlag.AlignTop)
         self.banner.hide()
         layout.addWidget(self.banner)
-        self.view = ConversationView(services.settings.get("ui.reasoning_expanded"))
+        self.view = ConversationView(services.settings.get("ui.reasoning_expanded"), notifier=notifier)
         self.view.retry_requested.connect(self.retry)
         layout.addWidget(self.view, 1)
         self.composer = Composer()
@@ -171,6 +171,7 @@ class ChatWindow(QMainWindow):
         self.composer.screen_requested.connect(self.ask_about_screen)
         self.composer.images_received.connect(lambda items: self.add_files(items, "clipboard"))
         self.composer.open_requested.connect(self.open_attachment)
+        self.composer.preview_requested.connect(self.preview_request)
         self.composer.sending_of = services.sending
         self.loader = AttachmentLoader(services, notifier, self.composer, self, self.composer.add_attachment)
         self._draft_timer = QTimer(self)
@@ -537,7 +538,11 @@ class ChatWindow(QMainWindow):
         self.loader.load(items, origin)
 
     def open_attachment(self, attachment: Attachment) -> None:
-        """A chip was clicked: a document opens its page picker (its PDF opened in a worker thread first)."""
+        """A chip was clicked: a picture opens the annotation editor, a document its page picker (its PDF opened
+        in a worker thread first)."""
+        if isinstance(attachment, ImageAttachment):
+            self._track(run_async(self._annotate(attachment), notifier=self.notifier, owner=self))
+            return
         if not isinstance(attachment, DocumentAttachment):
             return
 
@@ -549,6 +554,43 @@ class ChatWindow(QMainWindow):
 
         self._track(run_async(asyncio.to_thread(attachment.document), notifier=self.notifier, owner=self,
                               on_done=show))
+
+    def preview_request(self) -> None:
+        """*What will be sent*: build the next request as it would go (worker thread) and show it."""
+        from desktop.assistant.asking import ready_to_ask
+        from desktop.ui.send_preview import SendPreviewDialog, preview_request
+
+        options, text, attachments = self.current_options(), self.composer.text(), self.composer.attachments()
+        try:
+            profile = ready_to_ask(self.services.profiles.active(), options, _model_hint())
+        except UserFacingError as exc:
+            self.notifier.show_error(exc, self)
+            return
+
+        def show(preview: object) -> None:
+            dialog = SendPreviewDialog(preview, self)  # type: ignore[arg-type]
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.open()
+            trace("send-preview-shown")
+
+        work = asyncio.to_thread(preview_request, profile, self.conversation, text, attachments, options)
+        self._track(run_async(work, notifier=self.notifier, owner=self, on_done=show))
+
+    async def _annotate(self, attachment: ImageAttachment) -> None:
+        """Edit a picture's drawings; Done makes a new revision of it (previews made again off the UI thread)."""
+        from desktop.ui.annotator import annotate
+
+        picture = await asyncio.to_thread(attachment.image)
+        drawn = await annotate(picture, attachment.annotations, self.services.settings,
+                               title=_("Annotate {name}").format(name=attachment.name), parent=self)
+        if drawn is None or drawn == attachment.annotations:
+            return
+        attachment.annotate(drawn)
+        if not self.services.settings.get("annotations.keep_original"):
+            await asyncio.to_thread(attachment.burn_redactions)
+        await asyncio.to_thread(prepare, attachment, self.composer.sending(), PREVIEW_SIZE)
+        if attachment in self.composer.attachments():
+            self.composer.attachment_changed(attachment)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         """Accept dragged images and image files."""

@@ -126,9 +126,12 @@ class AttachmentChip(QFrame):
         self.tokens.setText(_("≈{n:,} tok").format(n=cost.tokens))
         if isinstance(a, ImageAttachment):
             w, h = a.sent_size(sending)
-            scaled = _("sent as {w}×{h}").format(w=w, h=h) if (w, h) != (a.width, a.height) else _("sent unscaled")
-            self.setToolTip(_("{name}\n{w}×{h} px, {scaled}\n≈{n:,} image tokens at a budget of {budget:,}").format(
-                name=a.name, w=a.width, h=a.height, scaled=scaled, n=cost.tokens, budget=sending.token_budget))
+            scaled = _("sent as {w}×{h}").format(w=w, h=h) if (w, h) != a.picture_size() else _("sent unscaled")
+            self.kind.setVisible(a.annotations is not None)
+            self.kind.setText(_("annotated"))
+            self.setToolTip(_("{name}\n{what}, {scaled}\n≈{n:,} tokens at a budget of {budget:,}\n"
+                              "Click to draw on it.").format(name=a.name, what=a.describe(), scaled=scaled,
+                                                             n=cost.tokens, budget=sending.token_budget))
             return
         if isinstance(a, DocumentAttachment):
             self.kind.setText(_("{format} · {chosen}/{count} p.").format(
@@ -182,6 +185,7 @@ class Composer(QWidget):
     stop_requested = Signal()
     attach_requested = Signal()
     screen_requested = Signal()
+    preview_requested = Signal()
     open_requested = Signal(object)  # an attachment's chip was clicked (a document: its page picker)
     changed = Signal()  # the text or the attachments changed (the draft is saved after a pause)
     images_received = Signal(list)  # list[Path | QImage]
@@ -232,6 +236,10 @@ class Composer(QWidget):
         self.screen_button = QPushButton(_("Screen"))
         self.screen_button.setObjectName("screen_button")
         self.screen_button.clicked.connect(self.screen_requested)
+        self.preview_button = QPushButton(_("Preview…"))
+        self.preview_button.setObjectName("preview_button")
+        self.preview_button.setToolTip(_("What will be sent: the exact pictures and text of the next request"))
+        self.preview_button.clicked.connect(self.preview_requested)
         self.thinking = QCheckBox(_("Thinking"))
         self.thinking.setObjectName("thinking_switch")
         self.thinking.setToolTip(_("Let the model reason before answering; the reasoning is shown folded."))
@@ -249,7 +257,7 @@ class Composer(QWidget):
         self.send_button.setObjectName("send_button")
         self.send_button.setDefault(True)
         self.send_button.clicked.connect(self._on_send_clicked)
-        for widget in (self.attach_button, self.screen_button):
+        for widget in (self.attach_button, self.screen_button, self.preview_button):
             row.addWidget(widget)
         row.addStretch(1)
         row.addWidget(self.thinking)

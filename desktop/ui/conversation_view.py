@@ -21,6 +21,7 @@ from desktop.assistant.session import (
 from desktop.chat.conversation import Conversation, Message, Role
 from desktop.i18n import _
 from desktop.ui.message_widgets import QuestionWidget, ReplyWidget
+from desktop.ui.notifier import Notifier
 
 REPAINT_INTERVAL_MS = 33
 FLASH_MS = 1500  # how long a message opened from a search stays highlighted
@@ -33,9 +34,11 @@ class ConversationView(QScrollArea):
     retry_requested = Signal(object)
     _flashed: QWidget | None = None  # here as well: the scroll area filters events before __init__ ends
 
-    def __init__(self, reasoning_expanded: bool = False, parent: QWidget | None = None) -> None:
+    def __init__(self, reasoning_expanded: bool = False, parent: QWidget | None = None, *,
+                 notifier: Notifier | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("conversation_view")
+        self._notifier = notifier  # for the replies' background work (drawing their boxes' picture)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -109,7 +112,10 @@ class ConversationView(QScrollArea):
         if message.role is Role.USER:
             widget = QuestionWidget(message)
         else:
-            widget = ReplyWidget(message, self._reasoning_expanded)
+            # The reply's boxes point at its question's picture: the question is shown above it.
+            asked = self._widgets.get(message.answers or "")
+            question = asked.message if isinstance(asked, QuestionWidget) else None
+            widget = ReplyWidget(message, self._reasoning_expanded, question=question, notifier=self._notifier)
             widget.retry_requested.connect(self.retry_requested)
         self._widgets[message.id] = widget
         self._layout.insertWidget(self._layout.count() - 1, widget)

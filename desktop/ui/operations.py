@@ -17,7 +17,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import shiboken6
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
+from PySide6.QtWidgets import QDialog
 
 from desktop.ui.notifier import Notifier
 
@@ -94,3 +95,27 @@ class DeferredSave(QObject):
         if self._timer.isActive() and self._save is not None:
             self._timer.stop()
             self._save()
+
+
+async def dialog_value(dialog: QDialog, value: SignalInstance) -> Any:
+    """Open `dialog` without a nested event loop (exec() would stall every other task, a streaming answer
+    included) and wait for it: what `value` carries when the user accepts, None when it closes otherwise.
+    The dialog is deleted once closed; a cancelled wait closes it."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any) -> None:
+        if not answer.done():
+            answer.set_result(result)
+
+    value.connect(settle)
+    # Closed without a value: settled a moment later, as some dialogs (QInputDialog) emit their value after
+    # `finished`.
+    dialog.finished.connect(lambda _code: loop.call_soon(settle, None))
+    dialog.finished.connect(dialog.deleteLater)
+    dialog.open()
+    try:
+        return await answer
+    finally:
+        if shiboken6.isValid(dialog) and dialog.isVisible():
+            dialog.reject()

@@ -333,7 +333,7 @@ class QuickAskPopup(QWidget):
         layout.addWidget(self._header)
         self._question_row = self._build_question_row()
         layout.addWidget(self._question_row)
-        self.view = ConversationView(services.settings.get("ui.reasoning_expanded"))
+        self.view = ConversationView(services.settings.get("ui.reasoning_expanded"), notifier=notifier)
         self.view.setObjectName("quick_ask_answer")
         self.view.retry_requested.connect(self.retry)
         self.view.setVisible(False)

@@ -63,6 +63,7 @@ class OverlayAction(StrEnum):
     """What the user chose to do with the selection."""
 
     ASK = "ask"
+    ANNOTATE = "annotate"  # draw on it first, then ask
     COPY = "copy"
     SAVE = "save"
 
@@ -333,6 +334,8 @@ class RegionSelector(QObject):
             self.cancel()
         elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.confirm(OverlayAction.ASK)
+        elif key == Qt.Key.Key_E and not ctrl:
+            self.confirm(OverlayAction.ANNOTATE)
         elif key == Qt.Key.Key_C and ctrl:
             self.confirm(OverlayAction.COPY)
         elif key == Qt.Key.Key_S and ctrl:
@@ -659,7 +662,7 @@ class RegionOverlay(QWidget):
 
 
 def build_toolbar(parent: QWidget, selector: RegionSelector | None) -> QWidget:
-    """The toolbar shown at the selection: annotation slot, Copy, Save, Ask, cancel."""
+    """The toolbar shown at the selection: Annotate, Copy, Save, Ask, cancel."""
     bar = QWidget(parent)
     bar.setObjectName("overlay_toolbar")
     bar.setAutoFillBackground(True)
@@ -672,11 +675,9 @@ def build_toolbar(parent: QWidget, selector: RegionSelector | None) -> QWidget:
     layout = QHBoxLayout(bar)
     layout.setContentsMargins(4, 4, 4, 4)
     layout.setSpacing(2)
-    annotations = QWidget(bar)  # the annotation tools (arrow, box, text, blur) go here
-    annotations.setObjectName("annotation_slot")
-    QHBoxLayout(annotations).setContentsMargins(0, 0, 0, 0)
-    layout.addWidget(annotations)
     for name, text, tip, action in (
+        ("overlay_annotate", _("Annotate"), _("Draw on the selection, blur what is private, then ask (E)"),
+         OverlayAction.ANNOTATE),
         ("overlay_copy", _("Copy"), _("Copy the selection to the clipboard (Ctrl+C)"), OverlayAction.COPY),
         ("overlay_save", _("Save…"), _("Save the selection as a PNG file (Ctrl+S)"), OverlayAction.SAVE),
         ("overlay_ask", _("Ask"), _("Ask GLM-V about the selection (Enter)"), OverlayAction.ASK),

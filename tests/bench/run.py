@@ -1,6 +1,7 @@
 """The benchmark runner: start-up, memory, capture → payload, hotkey → overlay, parser throughput,
 UI stall (the history writing meanwhile), history (search, list, the chat window's sidebar, bytes written
-while streaming), documents (PDF thumbnails and pages, office files through LibreOffice).
+while streaming), documents (PDF thumbnails and pages, office files through LibreOffice), annotations (50 shapes
+burned into a 4K capture).
 
     .venv/bin/python -m tests.bench.run            # the full set (about 12 minutes)
     .venv/bin/python -m tests.bench.run --quick    # 1-2 runs each, short streams (a smoke check)
@@ -403,6 +404,13 @@ def bench_documents(work: Path, runs: int, office_runs: int) -> list[Figure]:
     return documents_bench.bench_documents(work, runs, office_runs)
 
 
+def bench_annotations(runs: int) -> list[Figure]:
+    """50 mixed shapes burned into a 3840×2160 capture, and where the time goes (annotations_bench.py)."""
+    from tests.bench import annotations_bench
+
+    return annotations_bench.bench_annotations(runs)
+
+
 def machine() -> str:
     """A one-line description of this machine."""
     cpu = platform.processor() or platform.machine()
@@ -430,7 +438,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1-2 runs and short streams: check the runner works")
     parser.add_argument("--only", choices=["startup", "startup-history", "capture", "hotkey", "parser", "stall",
-                                           "frozen", "history", "documents"],
+                                           "frozen", "history", "documents", "annotations"],
                         action="append")
     parser.add_argument("--frozen", type=Path, help="the frozen app's executable (dist/glmv-desktop/glmv-desktop): "
                         "compares its cold start with this venv's")
@@ -439,8 +447,8 @@ def main() -> int:
     quick = args.quick
     work = Path(tempfile.mkdtemp(prefix="glmv-bench-"))
     cache_bytecode()
-    # history and documents need no display
-    desktop = Desktop(work) if not args.only or set(args.only) - {"history", "documents"} else None
+    # history, documents and annotations need no display
+    desktop = Desktop(work) if not args.only or set(args.only) - {"history", "documents", "annotations"} else None
     plans: dict[str, Callable[[], list[Figure]]] = {
         "startup": lambda: bench_startup_and_memory(desktop, work, 1 if quick else 7),
         "startup-history": lambda: bench_startup_with_history(desktop, work, 1 if quick else 5,
@@ -453,6 +461,7 @@ def main() -> int:
         "history": lambda: bench_history(work, 2 if quick else 7, 1000 if quick else 10_000, 1 if quick else 3,
                                          2000 if quick else 20000),
         "documents": lambda: bench_documents(work, 2 if quick else 7, 1 if quick else 5),
+        "annotations": lambda: bench_annotations(3 if quick else 30),
     }
     if args.frozen is not None:
         frozen = args.frozen.resolve()

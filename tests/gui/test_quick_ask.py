@@ -637,6 +637,7 @@ def test_a_file_dropped_on_the_popup_is_asked_about(qtbot: Any, popup: QuickAskP
     assert popup.details.text() == "Markdown · 3 lines" and popup.tokens.text().startswith("≈")
     # WHEN a question is asked
     ask(qtbot, popup, "When do we ship?")
+    qtbot.waitUntil(lambda: len(popup.conversation.messages) == 2, timeout=10000)  # sent once its preview is made
     wait_final(qtbot, popup)
     # THEN the file went inline, before the question
     [question] = [m for m in popup.conversation.messages if m.role is Role.USER]

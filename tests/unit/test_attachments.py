@@ -297,3 +297,44 @@ def test_a_capture_keeps_where_it_was_on_screen_in_the_history(tmp_path: Path) -
         store.save_conversation(conversation)
         [back] = store.load_conversation(conversation.id).messages[0].attachments
     assert isinstance(back, ImageAttachment) and back.sent_area() == (1930, 40, 64, 48)
+
+
+def test_an_annotated_picture_sends_its_drawings_its_marks_and_the_unmarked_one_when_asked() -> None:
+    from desktop.media.annotations import Annotations, Shape, Tool
+
+    noise = Image.effect_noise((300, 200), 90).convert("RGB")
+    picture = ImageAttachment.from_pixels(noise, "shot.png", "screen")
+    picture.screen_area = (1000, 500, 600, 400)  # captured on a screen scaled 2× (logical = half the pixels)
+    picture.annotate(Annotations(shapes=(Shape(Tool.BLUR, ((10, 10), (110, 90))),
+                                         Shape(Tool.MARKER, ((250, 150),), number=1),
+                                         Shape(Tool.ARROW, ((150, 20), (280, 60)))), crop=(0, 0, 300, 180)))
+    # WHEN sent with the unmarked picture too
+    parts = picture.parts(Sending(2700, "png", send_clean=True))
+    # THEN: a label, the unmarked picture, a label, the marked picture, the note of its marks
+    assert [p.image is not None for p in parts] == [False, True, False, True, False]
+    clean, marked = (Image.open(io.BytesIO(p.image.data)).convert("RGB") for p in parts if p.image is not None)
+    assert clean.size == marked.size == (300, 180)  # cropped
+    # the unmarked one still has the blur (the original never leaves), but not the arrow or the marker
+    assert clean.crop((30, 30, 90, 70)).tobytes() != noise.crop((30, 30, 90, 70)).tobytes()
+    assert clean.crop((200, 100, 300, 180)).tobytes() == noise.crop((200, 100, 300, 180)).tobytes()
+    assert marked.crop((200, 100, 300, 180)).tobytes() != noise.crop((200, 100, 300, 180)).tobytes()
+    assert parts[-1].text is not None and "mark 1: point [833, 833]" in parts[-1].text
+    assert picture.cost(Sending(2700, send_clean=True)).images == 2
+    # and the crop moves where the picture sent was on screen
+    assert picture.sent_area() == (1000, 500, 600, 360)
+
+
+def test_what_will_be_sent_is_the_request_itself() -> None:
+    from desktop.ui.send_preview import preview_request
+
+    picture = ImageAttachment.from_bytes(png((200, 10, 10), (64, 48)), "red.png", "file")
+    conversation = Conversation()
+    profile = EndpointProfile(name="vllm", flavor=Flavor.VLLM, base_url="http://127.0.0.1:1/v1", model="m")
+    preview = preview_request(profile, conversation, "What colour?", [picture],
+                              AskOptions(model="m", image_format="png"))
+    # the parts are the request's, the picture its exact bytes, and nothing was added to the conversation
+    assert [p.text for p in preview.parts] == [None, "What colour?"]
+    assert Image.open(io.BytesIO(preview.parts[0].data)).convert("RGB").getpixel((5, 5)) == (200, 10, 10)
+    assert preview.parts[0].mime == "image/png" and conversation.messages == []
+    assert "…(" in preview.body_text and "base64,iVBOR" not in preview.body_text
+    assert preview.url == "http://127.0.0.1:1/v1/chat/completions" and preview.earlier_messages == 0
