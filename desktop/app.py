@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from desktop.assistant.local_server import ServerManager
     from desktop.assistant.session import ChatSession
     from desktop.backends.supervisor import RunningServerRecord
+    from desktop.chat.attachments import Attachment
     from desktop.chat.conversation import Conversation
     from desktop.hotkeys.service import HotkeyService
     from desktop.secret import Secret
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from desktop.ui.capture_flow import CaptureFlow
     from desktop.ui.chat_window import ChatWindow
     from desktop.ui.quick_ask import QuickAskHandover, QuickAskPopup
+    from desktop.ui.recording import RecordingFlow
     from desktop.ui.servers.window import LocalServersWindow
     from desktop.ui.settings_dialog import SettingsDialog
     from desktop.ui.tray import Tray
@@ -66,6 +68,7 @@ class AppController(QObject):
         self._parser: argparse.ArgumentParser | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._capture: CaptureFlow | None = None
+        self._recording: RecordingFlow | None = None
         self._popup: QuickAskPopup | None = None
         self.hotkeys: HotkeyService | None = None
         self._servers: LocalServersWindow | None = None
@@ -90,6 +93,7 @@ class AppController(QObject):
             self.tray = Tray(scope_label(self.services.settings.get("capture.scope")), self)
             self.tray.ask_screen.connect(self.ask_screen)
             self.tray.ask_file.connect(self.ask_file)
+            self.tray.record_requested.connect(lambda target: self.record(target))
             self.tray.capture_requested.connect(lambda mode: self.capture(mode))
             self.tray.quick_ask.connect(self.quick_ask)
             self.tray.open_chat.connect(self.open_chat)
@@ -226,6 +230,27 @@ class AppController(QObject):
                                         parent=self)
             self._capture.captured.connect(self._on_captured)
         return self._capture
+
+    def recording_flow(self) -> RecordingFlow:
+        """The screen recorder's controller, created on first use."""
+        if self._recording is None:
+            from desktop.ui.recording import RecordingFlow
+
+            self._recording = RecordingFlow(self.services, self.notifier, self.capture_flow(), self._attach_clip,
+                                            parent=self)
+            if self.tray is not None:
+                self._recording.state_changed.connect(self.tray.set_recording)
+        return self._recording
+
+    def record(self, target: str, seconds: float | None = None) -> str:
+        """`glmv-desktop record region|window|screen|stop`: record a clip for the chat, or end the recording."""
+        flow = self.recording_flow()
+        return flow.stop() if target == "stop" else flow.start(target, seconds)
+
+    def _attach_clip(self, clip: Attachment) -> None:
+        chat = self.chat_window()
+        chat.composer.add_attachment(clip)
+        chat.bring_to_front()
 
     def capture(self, mode: str) -> asyncio.Task[None] | None:
         """Capture in `mode` (region, window, screen, all), then ask in the quick-ask popup."""
@@ -469,6 +494,8 @@ class AppController(QObject):
             self._chat.shutdown()
         if self._popup is not None:
             self._popup.shutdown()
+        if self._recording is not None:
+            self._recording.shutdown()
         if self._capture is not None:
             self._capture.cancel()
         if self.hotkeys is not None:
@@ -523,6 +550,7 @@ class AppController(QObject):
             "run": said(self.open_chat, _("GLM-V Desktop is already running; the chat window is open.")),
             "ask": lambda args, _secret: self._ask(args),
             "capture": lambda args, _secret: self._capture_command(args.mode),
+            "record": lambda args, _secret: self.record(args.target, args.seconds),
             "quick-ask": said(self.quick_ask, _("Quick ask opened.")),
             "chat": said(self.open_chat, _("Chat window opened.")),
             "settings": said(self.open_settings, _("Settings opened.")),

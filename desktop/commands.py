@@ -80,6 +80,25 @@ def _capture_arguments(parser: argparse.ArgumentParser) -> None:
                         help="; ".join(f"{m.value}: {m.help}" for m in CaptureMode))
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 1 <= value <= 600:
+        raise argparse.ArgumentTypeError(f"{text} seconds is not between 1 and 600")
+    return value
+
+
+def _record_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", choices=["region", "window", "screen", "stop"],
+                        help="region: drag it in the overlay; window: the one under the pointer; screen: the monitor "
+                             "under the pointer; stop: end the recording and attach the clip to the chat")
+    parser.add_argument("--seconds", type=_seconds, default=None, metavar="N",
+                        help="stop by itself after N seconds (default: the recording.max_seconds setting)")
+
+
+def _record_forward(args: argparse.Namespace) -> list[str]:
+    return [args.target, *(["--seconds", str(args.seconds)] if args.seconds is not None else [])]
+
+
 def _status_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -155,6 +174,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("ask", "open the chat with a question, a screenshot or images", Where.APP, _ask_arguments, _ask_forward),
     Command("capture", "capture the screen and ask about it in the quick-ask popup", Where.APP, _capture_arguments,
             lambda args: [args.mode]),
+    Command("record", "record a region, a window or the screen as a clip for the chat (or stop the recording)",
+            Where.APP, _record_arguments, _record_forward),
     Command("quick-ask", "open the quick-ask popup", Where.APP),
     Command("chat", "open the chat window", Where.APP),
     Command("settings", "open the settings", Where.APP),

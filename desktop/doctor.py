@@ -216,6 +216,14 @@ def document_checks() -> list[Check]:
     except ImportError as exc:
         checks.append(Check(False, _("PDF documents"), _("pypdfium2 is missing: {error}").format(error=exc),
                             _("Reinstall GLM-V Desktop.")))
+    try:
+        import av
+
+        checks.append(Check(True, _("Screen recordings and video clips"), _("PyAV {version} (H.264: {encoder})").format(
+            version=av.__version__, encoder="libx264" if "libx264" in av.codecs_available else _("no libx264"))))
+    except ImportError:
+        checks.append(Check(False, _("Screen recordings and video clips"), _("PyAV is not in this build"),
+                            _("Run GLM-V Desktop from its source to record and attach clips.")))
     office = office_availability()
     if office.available:
         checks.append(Check(True, _("Office documents"), _("converted by LibreOffice ({path})").format(
@@ -274,7 +282,7 @@ def run_doctor(out: TextIO = sys.stdout) -> int:
         (_("Global hotkeys"), hotkey_checks),
         (_("Local servers (this machine)"), local_server_checks),
         (_("Keychain"), keychain_checks),
-        (_("Documents"), document_checks),
+        (_("Documents and video"), document_checks),
         (_("Endpoints"), lambda: asyncio.run(_endpoint_checks())),
     ]
     for title, run in sections:

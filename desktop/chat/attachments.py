@@ -13,6 +13,7 @@ No Qt here; everything slow is meant for a worker thread.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import uuid
@@ -34,7 +35,7 @@ from desktop.media.images import (
     lossless_png,
     open_image,
 )
-from desktop.media.sources import Recognised, SourceKind, UnsupportedFile, read_file
+from desktop.media.sources import Recognised, SourceKind, read_file
 from desktop.media.textfile import TextFile, estimate_text_tokens, read_text
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class Sending:
     max_side: int | None = None
     max_bytes: int | None = None
     send_clean: bool = False  # an annotated picture also goes without its drawings
+    video: str = "frames"  # how the endpoint takes a clip (config.profiles.VideoRoute): video_url, input_video, frames
+    max_images: int | None = None  # pictures per request, where the endpoint says
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Part:
 
     text: str | None = None
     image: EncodedImage | None = None
+    video: bytes | None = None  # an MP4 clip, for endpoints that take video inline
 
 
 @dataclass(frozen=True)
@@ -614,6 +618,140 @@ class TextAttachment(Attachment):
         return {"encoding": self.file.encoding}
 
 
+# -- video clips -----------------------------------------------------------------------------------------------
+DEFAULT_FRAMES = 8  # frames sent of a clip to an endpoint that takes no video
+VIDEO_SAMPLING_FPS = 2  # what GLM-V's processor samples a video at, for the cost estimate
+VIDEO_FRAME_BUDGET = 1000  # tokens a sampled video frame costs at most, for the cost estimate
+
+
+class VideoNotSupported(UserFacingError):
+    """This build cannot record or read video clips."""
+
+
+def require_video() -> None:
+    """Raise VideoNotSupported where PyAV (which records and reads clips) is not there: the installers leave it
+    out until its licence terms are settled for them (docs/adr/006-license.md)."""
+    try:
+        import av  # noqa: F401 - only asked whether it is there
+    except ImportError as exc:
+        raise VideoNotSupported(_("Screen recordings and video clips need PyAV, which this build does not include."),
+                                _("Run GLM-V Desktop from its source (see the README's Quick start) to record and "
+                                  "attach clips."), detail=str(exc)) from exc
+
+
+@dataclass(eq=False)
+class VideoAttachment(Attachment):
+    """A screen recording or a video file (MP4): sent inline where the endpoint takes video, else as frames."""
+
+    kind: ClassVar[str] = "video"
+    name: str
+    origin: str
+    data: bytes
+    duration: float
+    fps: float
+    width: int
+    height: int
+    frame_count: int = DEFAULT_FRAMES
+    dropped: int = 0  # frames the recorder could not keep up with
+    id: str = field(default_factory=_new_id)
+    revision: int = 0
+    screen_area: tuple[int, int, int, int] | None = None
+    _thumbnails: dict[int, Image.Image] = field(default_factory=dict, repr=False)
+    _frames: dict[int, list[tuple[float, Image.Image]]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str, origin: str, *, attachment_id: str | None = None,
+                   frame_count: int = DEFAULT_FRAMES, dropped: int = 0) -> VideoAttachment:
+        """A clip from its bytes (VideoError says why it is not one); decoding: a worker thread."""
+        require_video()
+        from desktop.media.video import probe
+
+        info = probe(data)
+        return cls(name=name, origin=origin, data=data, duration=info.duration, fps=info.fps, width=info.width,
+                   height=info.height, frame_count=frame_count, dropped=dropped, id=attachment_id or _new_id())
+
+    def original_bytes(self) -> bytes:
+        """The MP4 file."""
+        return self.data
+
+    def thumbnail(self, size: int) -> Image.Image:
+        """Four frames of the clip, two by two on a dark ground like a contact sheet, within `size`×`size`
+        (cached): a single filmstrip row would be a sliver at chip size."""
+        with self._lock:
+            cached = self._thumbnails.get(size)
+        if cached is None:
+            from PIL import Image
+
+            cell_w = max(1, (size - 6) // 2)
+            cell_h = max(1, round(cell_w * self.height / max(1, self.width)))
+            sheet = Image.new("RGB", (cell_w * 2 + 6, cell_h * 2 + 6), (32, 33, 36))
+            for index, (_seconds, frame) in enumerate(self.frames(4)):
+                small = frame.copy()
+                small.thumbnail((cell_w, cell_h))
+                sheet.paste(small, (2 + (index % 2) * (cell_w + 2), 2 + (index // 2) * (cell_h + 2)))
+            sheet.thumbnail((size, size))
+            cached = sheet
+            with self._lock:
+                self._thumbnails[size] = cached
+        return cached
+
+    def frames(self, count: int) -> list[tuple[float, Image.Image]]:
+        """`count` frames spread over the clip, with their times in seconds (decoded once, cached)."""
+        with self._lock:
+            cached = self._frames.get(count)
+        if cached is None:
+            from desktop.media.video import sample_frames
+
+            cached = sample_frames(self.data, count)
+            with self._lock:
+                self._frames[count] = cached
+        return cached
+
+    def _frame_count(self, sending: Sending) -> int:
+        count = self.frame_count
+        if sending.max_images is not None:
+            count = min(count, sending.max_images)
+        return max(1, min(count, max(1, round(self.duration * self.fps))))
+
+    def parts(self, sending: Sending) -> list[Part]:
+        """The clip as the endpoint takes it: inline MP4, or frames with their times."""
+        head = _("Screen recording '{name}', {seconds:.1f} s:").format(name=self.name, seconds=self.duration)
+        if sending.video in ("video_url", "input_video"):
+            return [Part(text=head), Part(video=self.data)]
+        parts = [Part(text=_("{head} as {n} frames, each with its time.").format(
+            head=head, n=self._frame_count(sending)))]
+        for seconds, frame in self.frames(self._frame_count(sending)):
+            parts.append(Part(text=_("At {seconds:.1f} s:").format(seconds=seconds)))
+            parts.append(Part(image=encode_for_model(frame, sending.token_budget, fmt=sending.image_format,
+                                                     max_side=sending.max_side, max_bytes=sending.max_bytes)))
+        return parts
+
+    def cost(self, sending: Sending) -> Cost:
+        """Frames × their image tokens; inline, what GLM-V's processor makes of it (≈)."""
+        if sending.video in ("video_url", "input_video"):
+            sampled = max(1, math.ceil(self.duration * VIDEO_SAMPLING_FPS / 2))  # two frames per temporal patch
+            w, h = fit_to_budget(self.width, self.height, VIDEO_FRAME_BUDGET)
+            return Cost(sampled * estimate_image_tokens(w, h), 0)
+        n = self._frame_count(sending)
+        return Cost(n * estimate_image_tokens(*fit_to_budget(self.width, self.height, sending.token_budget,
+                                                             sending.max_side)), n)
+
+    def describe(self) -> str:
+        """"Video · 12.0 s · 1280×720"."""
+        text = _("Video · {seconds:.1f} s · {w}×{h}").format(seconds=self.duration, w=self.width, h=self.height)
+        if self.dropped:
+            text += " · " + _("{n} frames dropped").format(n=self.dropped)
+        return text
+
+    def meta(self) -> dict[str, Any]:
+        """How many frames go to endpoints without video, and where it was recorded."""
+        meta: dict[str, Any] = {"frame_count": self.frame_count, "dropped": self.dropped}
+        if self.screen_area is not None:
+            meta["screen_area"] = list(self.screen_area)
+        return meta
+
+
 # -- making and restoring ------------------------------------------------------------------------------------
 class OfficeNotAvailable(UserFacingError):
     """An Office file, and no LibreOffice to read it."""
@@ -651,8 +789,7 @@ def attachment_from(data: bytes, name: str, origin: str, found: Recognised,
         return _from_office(data, name, origin, found.format, loading)
     if found.kind is SourceKind.TEXT:
         return TextAttachment.from_bytes(data, name, origin)
-    raise UnsupportedFile(_("'{name}' is a video; videos cannot be attached yet.").format(name=name),
-                          _("Attach a screenshot of the moment that matters instead."))
+    return VideoAttachment.from_bytes(data, name, origin)
 
 
 def _from_office(data: bytes, name: str, origin: str, fmt: str, loading: Loading) -> DocumentAttachment:
@@ -683,6 +820,14 @@ def restore(kind: str, data: bytes, *, name: str, origin: str, width: int, heigh
                                   source_format=str(meta.get("source_format", "pdf")),
                                   page_budget=None if budget is None else int(budget), width=width, height=height,
                                   id=attachment_id)
+    if kind == VideoAttachment.kind:
+        video = VideoAttachment.from_bytes(data, name, origin, attachment_id=attachment_id,
+                                           frame_count=int(meta.get("frame_count") or DEFAULT_FRAMES),
+                                           dropped=int(meta.get("dropped") or 0))
+        area = meta.get("screen_area")
+        if isinstance(area, list) and len(area) == 4:
+            video.screen_area = (int(area[0]), int(area[1]), int(area[2]), int(area[3]))
+        return video
     if kind == TextAttachment.kind:
         try:
             file = read_text(data, name)

@@ -8,6 +8,7 @@ This is CPU work (image encoding): run it off the UI thread.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,8 @@ def sending_for(profile: EndpointProfile | None, options_or_budget: AskOptions |
     traits = profile.traits if profile is not None else None
     return Sending(token_budget=budget, image_format=image_format,
                    max_side=traits.max_image_side if traits else None,
-                   max_bytes=traits.max_image_bytes if traits else None, send_clean=send_clean)
+                   max_bytes=traits.max_image_bytes if traits else None, send_clean=send_clean,
+                   video=traits.video.value if traits else "frames", max_images=traits.max_images if traits else None)
 
 
 def _user_content(message: Message, sending: Sending, sizes: list[tuple[int, int]]) -> str | list[dict[str, Any]]:
@@ -69,6 +71,12 @@ def _user_content(message: Message, sending: Sending, sizes: list[tuple[int, int
             if part.image is not None:
                 sizes.append((part.image.width, part.image.height))
                 content.append({"type": "image_url", "image_url": {"url": part.image.data_url()}})
+            elif part.video is not None:
+                encoded = base64.b64encode(part.video).decode("ascii")
+                if sending.video == "input_video":
+                    content.append({"type": "input_video", "input_video": {"data": encoded, "format": "mp4"}})
+                else:
+                    content.append({"type": "video_url", "video_url": {"url": f"data:video/mp4;base64,{encoded}"}})
             elif part.text:
                 content.append({"type": "text", "text": part.text})
     if message.text:

@@ -38,6 +38,14 @@ class ThinkingSwitch(StrEnum):
     NONE = "none"  # no switch: the model decides
 
 
+class VideoRoute(StrEnum):
+    """How a server takes a video clip."""
+
+    VIDEO_URL = "video_url"  # {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,…"}} (vLLM, SGLang)
+    INPUT_VIDEO = "input_video"  # {"type": "input_video", "input_video": {"data": base64, "format": "mp4"}} (llama.cpp)
+    FRAMES = "frames"  # no inline video: sampled frames as pictures, their times in the text
+
+
 # Fields outside the OpenAI schema that servers built on vLLM's sampling params accept.
 LOCAL_SAMPLING_FIELDS = frozenset({"top_k", "repetition_penalty", "skip_special_tokens"})
 
@@ -58,6 +66,8 @@ class ServerTraits:
     max_image_bytes: int | None = None
     max_image_side: int | None = None
     max_images: int | None = None
+    # The cloud takes video only by URL (up to 200 MB), never inline: a clip goes there as frames.
+    video: VideoRoute = VideoRoute.FRAMES
 
 
 _CLOUD_MODELS = ("glm-4.6v", "glm-4.6v-flash", "glm-4.6v-flashx", "glm-4.5v", "glm-4.1v-thinking-flash")
@@ -79,17 +89,19 @@ TRAITS: dict[Flavor, ServerTraits] = {
         label=_("vLLM (local)"), base_url="http://127.0.0.1:8000/v1", models=("zai-org/GLM-4.6V-Flash",),
         thinking_switch=ThinkingSwitch.TEMPLATE_KWARGS, reasoning_fields=("reasoning", "reasoning_content"),
         extra_fields=LOCAL_SAMPLING_FIELDS, streams_done=True, stream_usage=True, needs_key=False,
+        video=VideoRoute.VIDEO_URL,
     ),
     Flavor.SGLANG: ServerTraits(
         label=_("SGLang (local)"), base_url="http://127.0.0.1:30000/v1", models=("zai-org/GLM-4.6V-Flash",),
         thinking_switch=ThinkingSwitch.TEMPLATE_KWARGS, reasoning_fields=("reasoning_content",),
         extra_fields=LOCAL_SAMPLING_FIELDS, streams_done=True, stream_usage=True, needs_key=False,
+        video=VideoRoute.VIDEO_URL,
     ),
     Flavor.LLAMACPP: ServerTraits(
         label=_("llama.cpp (local)"), base_url="http://127.0.0.1:8080/v1", models=("GLM-4.6V-Flash",),
         thinking_switch=ThinkingSwitch.TEMPLATE_KWARGS, reasoning_fields=("reasoning_content",),
         extra_fields=frozenset({"top_k", "repetition_penalty"}), streams_done=True, stream_usage=True,
-        needs_key=False,
+        needs_key=False, video=VideoRoute.INPUT_VIDEO,
     ),
     Flavor.TRANSFORMERS: ServerTraits(
         label=_("transformers serve (local)"), base_url="http://127.0.0.1:8000/v1", models=(),

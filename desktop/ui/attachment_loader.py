@@ -25,9 +25,9 @@ from desktop.i18n import _
 from desktop.media.images import read_picture_file
 from desktop.media.pdf import PdfPasswordRequired
 from desktop.ui.composer import PendingChip
-from desktop.ui.message_widgets import PREVIEW_SIZE
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import Progress, dialog_value, run_async
+from desktop.ui.previews import PREVIEW_SIZE
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from desktop.capture.base import CaptureError, CaptureMode, CaptureScope, Rect, 
 from desktop.chat.attachments import ImageAttachment, prepare
 from desktop.i18n import _
 from desktop.logsetup import trace
-from desktop.ui.message_widgets import PREVIEW_SIZE
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import dialog_value, run_async
+from desktop.ui.previews import PREVIEW_SIZE
 from desktop.ui.region_overlay import OverlayAction, OverlayResult, RegionSelector, to_qimage
 
 if TYPE_CHECKING:
@@ -190,7 +190,8 @@ class CaptureFlow(QObject):
             shot = await self._in_worker(lambda: self.services.capture.grab(scope, pointer))
             await self._deliver(shot.image, logical_rect(shot.monitor), mode)
 
-    async def _region(self) -> None:
+    async def select_region(self) -> tuple[list[Screenshot], OverlayResult] | None:
+        """Freeze every monitor and let the user drag a region in the overlay; None if they cancel."""
         shots, windows = await self._in_worker(self._grab_with_windows)
         loop = asyncio.get_running_loop()
         outcome: asyncio.Future[OverlayResult | None] = loop.create_future()
@@ -212,8 +213,15 @@ class CaptureFlow(QObject):
             selector.deleteLater()
         if result is None:
             trace("capture-cancelled")
-            return
+            return None
         trace(f"region-confirmed {time.monotonic():.6f}")
+        return shots, result
+
+    async def _region(self) -> None:
+        selected = await self.select_region()
+        if selected is None:
+            return
+        shots, result = selected
         image = await asyncio.to_thread(crop, shots, result.rect)
         if result.action is OverlayAction.COPY:
             QGuiApplication.clipboard().setImage(to_qimage(image))
@@ -232,7 +240,8 @@ class CaptureFlow(QObject):
         else:
             await self._deliver(image, result.anchor, CaptureMode.REGION)
 
-    async def _window(self, pointer: tuple[int, int] | None) -> None:
+    async def window_area(self, pointer: tuple[int, int] | None) -> tuple[list[Screenshot], Rect]:
+        """The window under the pointer (the active one if none), on screen: CaptureError says why not."""
         shots, windows = await self._in_worker(self._grab_with_windows)
         from desktop.capture.window_list import window_at
 
@@ -252,6 +261,10 @@ class CaptureFlow(QObject):
         if rect is None:
             raise CaptureError(_("The window '{title}' is off screen.").format(title=window.title),
                                _("Move it onto a monitor and try again."))
+        return shots, rect
+
+    async def _window(self, pointer: tuple[int, int] | None) -> None:
+        shots, rect = await self.window_area(pointer)
         image = await asyncio.to_thread(crop, shots, rect)
         await self._deliver(image, logical_rect(rect), CaptureMode.WINDOW)
 

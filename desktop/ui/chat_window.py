@@ -14,16 +14,18 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
+    QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
     QImage,
@@ -58,7 +60,7 @@ from desktop.assistant.session import (
     SessionEvent,
 )
 from desktop.capture.base import CaptureScope
-from desktop.chat.attachments import DocumentAttachment, prepare
+from desktop.chat.attachments import DocumentAttachment, VideoAttachment, prepare
 from desktop.chat.client import Endpoint
 from desktop.chat.conversation import Attachment, Conversation, ImageAttachment, Message, Role
 from desktop.chat.request import AskOptions
@@ -72,10 +74,10 @@ from desktop.ui.conversation_view import ConversationView
 from desktop.ui.history_sidebar import HistorySidebar
 from desktop.ui.icons import app_icon, named_icon
 from desktop.ui.markdown_html import prepare as prepare_markdown
-from desktop.ui.message_widgets import PREVIEW_SIZE, prepare_previews
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import reply_starter, run_async
 from desktop.ui.page_picker import PagePicker
+from desktop.ui.previews import PREVIEW_SIZE, prepare_previews
 from desktop.ui.tray import scope_label
 
 if TYPE_CHECKING:
@@ -99,6 +101,16 @@ def load_conversation(history: HistoryWriter, conversation_id: str) -> Conversat
         for attachment in message.attachments:
             prepare_previews(attachment)
     return conversation
+
+
+def playable_copy(clip: VideoAttachment) -> Path:
+    """The clip as a file the system's player can open (worker thread)."""
+    folder = Path(tempfile.gettempdir()) / "glmv-desktop-clips"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{clip.id}.mp4"
+    if not path.exists():
+        path.write_bytes(clip.original_bytes())
+    return path
 
 
 def _model_hint() -> str:
@@ -542,6 +554,13 @@ class ChatWindow(QMainWindow):
         in a worker thread first)."""
         if isinstance(attachment, ImageAttachment):
             self._track(run_async(self._annotate(attachment), notifier=self.notifier, owner=self))
+            return
+        if isinstance(attachment, VideoAttachment):
+            def play(path: Path) -> None:
+                QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+            self._track(run_async(asyncio.to_thread(playable_copy, attachment), notifier=self.notifier, owner=self,
+                                  on_done=play))
             return
         if not isinstance(attachment, DocumentAttachment):
             return

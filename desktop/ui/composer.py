@@ -27,10 +27,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.chat.attachments import Attachment, DocumentAttachment, ImageAttachment, Sending
+from desktop.chat.attachments import Attachment, DocumentAttachment, ImageAttachment, Sending, VideoAttachment
 from desktop.config.schema import DEFAULT_IMAGE_TOKEN_BUDGET, MAX_IMAGE_TOKEN_BUDGET, MIN_IMAGE_TOKEN_BUDGET
 from desktop.i18n import _
-from desktop.ui.message_widgets import attachment_pixmap
+from desktop.ui.previews import attachment_pixmap
 
 THUMB = 56
 
@@ -138,6 +138,12 @@ class AttachmentChip(QFrame):
                 format=a.source_format.upper(), chosen=len(a.pages), count=a.page_count))
             tip = _("{name}\n{what}\n≈{n:,} tokens ({images} pictures)\nClick to choose the pages.").format(
                 name=a.name, what=a.describe(), n=cost.tokens, images=cost.images)
+        elif isinstance(a, VideoAttachment):
+            self.kind.setText(_("Video · {seconds:.1f} s").format(seconds=a.duration))
+            how = (_("sent as video") if sending.video in ("video_url", "input_video")
+                   else _("sent as {n} frames with their times (this endpoint takes no video)").format(n=cost.images))
+            tip = _("{name}\n{what}\n≈{n:,} tokens, {how}\nClick to play it.").format(
+                name=a.name, what=a.describe(), n=cost.tokens, how=how)
         else:
             self.kind.setText(a.describe())
             tip = _("{name}\n{what}\n≈{n:,} tokens, sent as text").format(name=a.name, what=a.describe(),

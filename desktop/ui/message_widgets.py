@@ -13,7 +13,6 @@ import logging
 import re
 import time
 
-from PIL import Image
 from PySide6.QtCore import QEvent, QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QMouseEvent, QPainter, QPaintEvent, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
@@ -31,44 +30,18 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.chat.attachments import DocumentAttachment, PageMode
-from desktop.chat.conversation import Attachment, GroundingBox, ImageAttachment, Message, ReplyState
+from desktop.chat.conversation import GroundingBox, ImageAttachment, Message, ReplyState
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.ui.answer_view import MarkdownView
 from desktop.ui.box_overlay import BoxOverlay, box_rect, paint_boxes
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import run_async
+from desktop.ui.previews import attachment_pixmap
 
 log = logging.getLogger(__name__)
 
 _REASONING_MAX_HEIGHT = 260
-
-
-PREVIEW_SIZE = 192  # pixels of the cached preview every thumbnail is scaled from
-
-
-def prepare_previews(attachment: Attachment) -> None:
-    """Compute the preview the widgets show (CPU work: call from a worker thread). An attachment whose file
-    is missing or damaged (a history file deleted by hand) gets a placeholder instead of failing the view."""
-    try:
-        attachment.thumbnail(PREVIEW_SIZE)
-    except UserFacingError as exc:
-        log.info("No preview of '%s': %s", attachment.name, exc.message)
-
-
-def attachment_pixmap(attachment: Attachment, size: int) -> QPixmap:
-    """A thumbnail of an attachment, scaled to fit `size`×`size` (from the cached preview; a grey placeholder
-    when it has none)."""
-    try:
-        preview = attachment.thumbnail(PREVIEW_SIZE)
-    except UserFacingError:
-        blank = QPixmap(size * 3 // 4, size)
-        blank.fill(Qt.GlobalColor.lightGray)
-        return blank
-    rgba = preview.convert("RGBA")
-    qimage = QImage(rgba.tobytes(), rgba.width, rgba.height, rgba.width * 4, QImage.Format.Format_RGBA8888).copy()
-    return QPixmap.fromImage(qimage).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                                            Qt.TransformationMode.SmoothTransformation)
 
 
 def boxes_picture(question: Message | None) -> ImageAttachment | None:
@@ -86,6 +59,8 @@ def boxes_picture(question: Message | None) -> ImageAttachment | None:
 
 def scaled_picture(attachment: ImageAttachment, width: int, height: int) -> QImage:
     """The picture as it was sent, scaled to `width`×`height` pixels (CPU work: call from a worker thread)."""
+    from PIL import Image  # not at start: Pillow costs idle memory, and the first picture loads it anyway
+
     picture = attachment.sent_image()
     if picture.mode not in ("RGB", "RGBA"):
         picture = picture.convert("RGBA")

@@ -80,9 +80,9 @@ from desktop.ui.attachment_loader import AttachmentLoader
 from desktop.ui.composer import PendingChip, images_from_mime
 from desktop.ui.conversation_view import ConversationView
 from desktop.ui.icons import named_icon
-from desktop.ui.message_widgets import PREVIEW_SIZE, attachment_pixmap
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import reply_starter, run_async
+from desktop.ui.previews import PREVIEW_SIZE, attachment_pixmap
 
 log = logging.getLogger(__name__)
 

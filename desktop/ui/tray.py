@@ -27,6 +27,7 @@ class Tray(QObject):
 
     ask_screen = Signal()
     ask_file = Signal()
+    record_requested = Signal(str)  # region, screen, stop
     capture_requested = Signal(str)  # a CaptureMode value
     quick_ask = Signal()
     open_chat = Signal()
@@ -54,6 +55,15 @@ class Tray(QObject):
         self.menu.addSeparator()
         self.ask_action = self._action("ask_screen", _("Ask about my screen"), self.ask_screen)
         self.ask_file_action = self._action("ask_file", _("Ask about a file…"), self.ask_file)
+        self.record_actions: dict[str, QAction] = {}
+        for target, label in (("region", _("Record a region…")), ("screen", _("Record the screen")),
+                              ("stop", _("Stop recording"))):
+            action = QAction(label, self.menu)
+            action.setObjectName(f"record_{target}")
+            action.triggered.connect(lambda _checked=False, t=target: self.record_requested.emit(t))
+            self.menu.addAction(action)
+            self.record_actions[target] = action
+        self.set_recording(False)
         self.chat_action = self._action("open_chat", _("Open chat"), self.open_chat)
         self.menu.addSeparator()
         self.servers_action = self._action("open_servers", _("Local servers…"), self.open_servers)
@@ -70,6 +80,12 @@ class Tray(QObject):
         action.triggered.connect(signal.emit)
         self.menu.addAction(action)
         return action
+
+    def set_recording(self, recording: bool) -> None:
+        """While recording the menu offers Stop instead of starting another."""
+        self.record_actions["stop"].setVisible(recording)
+        for target in ("region", "screen"):
+            self.record_actions[target].setVisible(not recording)
 
     def set_scope_label(self, scope_label: str) -> None:
         """Say in the menu which screen 'Ask about my screen' captures."""

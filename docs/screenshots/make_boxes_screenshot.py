@@ -11,7 +11,6 @@ model runs); the reply widget, the overlay and the screen grab are real.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -22,8 +21,6 @@ AREA = (40, 60, 880, 520)  # where the captured "window" is on screen (logical =
 
 async def shoot() -> Path:
     """Show the picture, the chat window's answer, then the boxes over the screen, and grab the screen."""
-    import mss
-    from PIL import Image
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QPixmap
     from PySide6.QtWidgets import QApplication, QLabel
@@ -36,6 +33,7 @@ async def shoot() -> Path:
     from desktop.ui.message_widgets import ReplyWidget
     from desktop.ui.notifier import Notifier
     from docs.screenshots.make_annotation_screenshots import make_capture
+    from docs.screenshots.offscreen import grab_screen
 
     QApplication.setQuitOnLastWindowClosed(False)
     work = Path(tempfile.mkdtemp(prefix="glmv-boxes-shot-"))
@@ -74,9 +72,7 @@ async def shoot() -> Path:
     assert overlay is not None
     for _ in range(20):
         await asyncio.sleep(0.05)
-    with mss.MSS() as grabber:
-        raw = grabber.grab(grabber.monitors[1])
-    Image.frombytes("RGB", raw.size, raw.bgra, "raw", "BGRX").crop((0, 0, AREA[0] + AREA[2] + 680, 880)).save(OUT)
+    grab_screen((0, 0, AREA[0] + AREA[2] + 680, 880), OUT)
     overlay.close()
     chat.shutdown()
     await services.client.aclose()
@@ -85,14 +81,9 @@ async def shoot() -> Path:
 
 def main() -> int:
     """Render on the display and save the PNG."""
-    if not os.environ.get("DISPLAY"):
-        print("Needs an X display: run it under xvfb-run (see the module's docstring).", file=sys.stderr)
-        return 1
-    os.environ["QT_QPA_PLATFORM"] = "xcb"
-    from docs.screenshots.offscreen import run_offscreen
+    from docs.screenshots.offscreen import run_on_display
 
-    print(run_offscreen(shoot))
-    return 0
+    return run_on_display(shoot)
 
 
 if __name__ == "__main__":

@@ -30,3 +30,25 @@ def run_offscreen(shoot: Callable[[], Coroutine[Any, Any, T]]) -> T:
     with loop:
         result: T = loop.run_until_complete(shoot())
     return result
+
+
+def run_on_display(shoot: Callable[[], Coroutine[Any, Any, T]]) -> int:
+    """For pictures of windows over the screen (the overlay, the recording frame): run `shoot()` on the real X
+    display (xvfb-run), printing what it returns; exit status 1 when there is no display."""
+    if not os.environ.get("DISPLAY"):
+        print("Needs an X display: run it under xvfb-run (see the module's docstring).", file=sys.stderr)
+        return 1
+    os.environ["QT_QPA_PLATFORM"] = "xcb"
+    print(run_offscreen(shoot))
+    return 0
+
+
+def grab_screen(box: tuple[int, int, int, int], out: Path) -> Path:
+    """Save the part `box` (left, top, right, bottom) of the first monitor, as the screen shows it."""
+    import mss
+    from PIL import Image
+
+    with mss.MSS() as grabber:
+        raw = grabber.grab(grabber.monitors[1])
+    Image.frombytes("RGB", raw.size, raw.bgra, "raw", "BGRX").crop(box).save(out)
+    return out

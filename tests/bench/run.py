@@ -1,9 +1,10 @@
 """The benchmark runner: start-up, memory, capture → payload, hotkey → overlay, parser throughput,
 UI stall (the history writing meanwhile), history (search, list, the chat window's sidebar, bytes written
 while streaming), documents (PDF thumbnails and pages, office files through LibreOffice), annotations (50 shapes
-burned into a 4K capture).
+burned into a 4K capture), recording (the screen recorder's CPU, dropped frames, MB per minute, stop time, and
+pictures sampled from its clips).
 
-    .venv/bin/python -m tests.bench.run            # the full set (about 12 minutes)
+    .venv/bin/python -m tests.bench.run            # the full set (about 17 minutes)
     .venv/bin/python -m tests.bench.run --quick    # 1-2 runs each, short streams (a smoke check)
 
 Each figure is the median of several runs (min and max shown); the table is printed and written
@@ -411,6 +412,13 @@ def bench_annotations(runs: int) -> list[Figure]:
     return annotations_bench.bench_annotations(runs)
 
 
+def bench_recording(desktop: Desktop, runs: int, seconds: float) -> list[Figure]:
+    """1920×1080 at 10 fps and 1280×720 at 30 fps of a changing screen (recording_bench.py)."""
+    from tests.bench import recording_bench
+
+    return recording_bench.bench_recording(desktop, runs, seconds)
+
+
 def machine() -> str:
     """A one-line description of this machine."""
     cpu = platform.processor() or platform.machine()
@@ -438,7 +446,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1-2 runs and short streams: check the runner works")
     parser.add_argument("--only", choices=["startup", "startup-history", "capture", "hotkey", "parser", "stall",
-                                           "frozen", "history", "documents", "annotations"],
+                                           "frozen", "history", "documents", "annotations", "recording"],
                         action="append")
     parser.add_argument("--frozen", type=Path, help="the frozen app's executable (dist/glmv-desktop/glmv-desktop): "
                         "compares its cold start with this venv's")
@@ -462,6 +470,7 @@ def main() -> int:
                                          2000 if quick else 20000),
         "documents": lambda: bench_documents(work, 2 if quick else 7, 1 if quick else 5),
         "annotations": lambda: bench_annotations(3 if quick else 30),
+        "recording": lambda: bench_recording(desktop, 1 if quick else 2, 3.0 if quick else 60.0),
     }
     if args.frozen is not None:
         frozen = args.frozen.resolve()

@@ -138,6 +138,8 @@ def test_a_picture_chip_opens_the_editor_and_the_drawings_become_a_new_revision(
     qtbot.waitUntil(lambda: any(isinstance(w, AnnotationEditor) and w.isVisible()
                                 for w in QApplication.topLevelWidgets()), timeout=10000)
     [dialog] = [w for w in QApplication.topLevelWidgets() if isinstance(w, AnnotationEditor) and w.isVisible()]
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow, timeout=5000)  # the tool keys are the window's shortcuts
     QTest.keyClick(dialog, Qt.Key.Key_B)
     drag(dialog, (10, 10), (90, 60))
     QTest.keyClick(dialog, Qt.Key.Key_M)

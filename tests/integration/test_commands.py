@@ -210,7 +210,8 @@ def bad_documents(folder: Path) -> dict[str, tuple[list[str], str]]:
         "truncated": ("cut.pdf", truncated(report, 0.4), "damaged"),
         "unknown": ("blob.dat", random_bytes(), "You can attach pictures"),
         "zip": ("bundle.docx", b"PK\x03\x04" + random_bytes(200), "ZIP archive"),
-        "video": ("clip.mp4", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(64), "is a video"),
+        "video": ("clip.mp4", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(64),
+                  "video is damaged or incomplete"),
     }
     cases: dict[str, tuple[list[str], str]] = {}
     for case, (name, data, words) in files.items():
