@@ -824,9 +824,7 @@ def restore(kind: str, data: bytes, *, name: str, origin: str, width: int, heigh
         video = VideoAttachment.from_bytes(data, name, origin, attachment_id=attachment_id,
                                            frame_count=int(meta.get("frame_count") or DEFAULT_FRAMES),
                                            dropped=int(meta.get("dropped") or 0))
-        area = meta.get("screen_area")
-        if isinstance(area, list) and len(area) == 4:
-            video.screen_area = (int(area[0]), int(area[1]), int(area[2]), int(area[3]))
+        video.screen_area = _screen_area(meta)
         return video
     if kind == TextAttachment.kind:
         try:
@@ -834,10 +832,6 @@ def restore(kind: str, data: bytes, *, name: str, origin: str, width: int, heigh
         except UserFacingError:
             file = TextFile(text=data.decode("utf-8", "replace"), encoding="UTF-8", language="", fenced=False)
         return TextAttachment(name=name, origin=origin, data=data, file=file, id=attachment_id)
-    area = meta.get("screen_area")
-    screen_area = None
-    if isinstance(area, list) and len(area) == 4:
-        screen_area = (int(area[0]), int(area[1]), int(area[2]), int(area[3]))
     annotations = None
     if meta.get("annotations"):
         from desktop.media.annotations import Annotations
@@ -847,7 +841,15 @@ def restore(kind: str, data: bytes, *, name: str, origin: str, width: int, heigh
         except ValueError as exc:  # kept as a plain picture rather than lost
             log.warning("The drawings on '%s' could not be read back: %s", name, exc)
     return ImageAttachment(name=name, width=width, height=height, origin=origin, data=data, id=attachment_id,
-                           screen_area=screen_area, annotations=annotations)
+                           screen_area=_screen_area(meta), annotations=annotations)
+
+
+def _screen_area(meta: dict[str, Any]) -> tuple[int, int, int, int] | None:
+    """Where a capture or a recording was on screen, as its `meta` keeps it (None for files and pastes)."""
+    area = meta.get("screen_area")
+    if isinstance(area, list) and len(area) == 4:
+        return int(area[0]), int(area[1]), int(area[2]), int(area[3])
+    return None
 
 
 def prepare(attachment: Attachment, sending: Sending, preview_size: int) -> Attachment:
