@@ -215,6 +215,12 @@ class AppController(QObject):
         from desktop.hotkeys.base import HotkeyAction
 
         trace(f"hotkey {action} {time.monotonic():.6f}")
+        if action == HotkeyAction.RECORD:
+            try:
+                self.record("toggle")
+            except UserFacingError as error:
+                self.notifier.show_error(error)
+            return
         mode = HotkeyAction(action).capture_mode
         if mode is None:
             self.quick_ask()
@@ -243,8 +249,11 @@ class AppController(QObject):
         return self._recording
 
     def record(self, target: str, seconds: float | None = None) -> str:
-        """`glmv-desktop record region|window|screen|stop`: record a clip for the chat, or end the recording."""
+        """`glmv-desktop record region|window|screen|stop|toggle`: record a clip for the chat, or end the recording
+        (toggle: end it if one is running, else record a region)."""
         flow = self.recording_flow()
+        if target == "toggle":  # the hotkey: stop a recording, or record a region
+            target = "stop" if flow.recording else "region"
         return flow.stop() if target == "stop" else flow.start(target, seconds)
 
     def _attach_clip(self, clip: Attachment) -> None:

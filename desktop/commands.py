@@ -88,9 +88,10 @@ def _seconds(text: str) -> float:
 
 
 def _record_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", choices=["region", "window", "screen", "stop"],
+    parser.add_argument("target", choices=["region", "window", "screen", "stop", "toggle"],
                         help="region: drag it in the overlay; window: the one under the pointer; screen: the monitor "
-                             "under the pointer; stop: end the recording and attach the clip to the chat")
+                             "under the pointer; stop: end the recording and attach the clip to the chat; toggle: "
+                             "stop if recording, else record a region (what the record hotkey does)")
     parser.add_argument("--seconds", type=_seconds, default=None, metavar="N",
                         help="stop by itself after N seconds (default: the recording.max_seconds setting)")
 

@@ -222,8 +222,9 @@ def document_checks() -> list[Check]:
         checks.append(Check(True, _("Screen recordings and video clips"), _("PyAV {version} (H.264: {encoder})").format(
             version=av.__version__, encoder="libx264" if "libx264" in av.codecs_available else _("no libx264"))))
     except ImportError:
-        checks.append(Check(False, _("Screen recordings and video clips"), _("PyAV is not in this build"),
-                            _("Run GLM-V Desktop from its source to record and attach clips.")))
+        checks.append(Check(False, _("Screen recordings and video clips"), _("PyAV is not installed"),
+                            _("Install it (pip install av) into the Python that runs GLM-V Desktop, or use one of "
+                              "the installers, which include it.")))
     office = office_availability()
     if office.available:
         checks.append(Check(True, _("Office documents"), _("converted by LibreOffice ({path})").format(

@@ -4,7 +4,8 @@ It starts the application in a private temporary profile (the user's settings, k
 instance are left alone), shows the tray icon, puts a test picture on screen and captures it with
 the real capture chain, checks the pixels, builds a chat request with it, and loads every part the
 app otherwise loads lazily (chat window, overlay, settings, Local servers window, markdown with
-highlighting, the keychain backend, the HTTP client, PDF rendering). Each step prints one line; the first failure
+highlighting, the keychain backend, the HTTP client, PDF rendering), and records a second of the
+test picture to an H.264 clip and decodes it. Each step prints one line; the first failure
 prints why on stderr and ends with status 1. A frozen bundle that lacks a module, a Qt plugin or a
 codec fails here rather than in a user's hands.
 """
@@ -22,7 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from desktop.capture.base import Rect
 
 TEST_COLOUR = (23, 145, 201)
 TEST_SIZE = (240, 160)
@@ -83,10 +86,50 @@ def run_smoke_test() -> int:
     return 0
 
 
-async def _run(app: QApplication, home: Path) -> None:
+def _screen_unreadable() -> str | None:
+    """Why the screen's pixels cannot be checked unattended here, or None when they can."""
+    from desktop.availability import wayland_session
+
+    if wayland_session():
+        # The compositor places windows itself and the portal may ask the user first: only X11,
+        # Windows and macOS can check pixels unattended.
+        return "skipped on Wayland (the desktop portal may ask the user)"
+    if sys.platform == "darwin":
+        from desktop.capture.macos_permission import screen_recording_access
+
+        if not screen_recording_access().available:
+            return "skipped: Screen Recording is not allowed for this app here"
+    return None
+
+
+async def _show_test_window() -> tuple[QWidget, Rect]:
+    """A frameless window of the test colour on screen, and the inside of it in physical pixels
+    (10 pixels in from each edge)."""
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QColor, QPalette
     from PySide6.QtWidgets import QWidget
+
+    from desktop.capture.base import Rect
+
+    window = QWidget(None, Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint)
+    palette = window.palette()
+    palette.setColor(QPalette.ColorRole.Window, QColor(*TEST_COLOUR))
+    window.setPalette(palette)
+    window.setAutoFillBackground(True)
+    window.setGeometry(40, 40, *TEST_SIZE)
+    window.show()
+    await _wait(window.isVisible, PAINT_WAIT_S)
+    await asyncio.sleep(0.3)  # mapped and painted by the window system
+    screen = window.screen()
+    # Pictures are in physical pixels, except on macOS, where mss captures in points.
+    ratio = screen.devicePixelRatio() if screen is not None and sys.platform != "darwin" else 1.0
+    top_left = window.mapToGlobal(window.rect().topLeft())
+    x, y = round(top_left.x() * ratio), round(top_left.y() * ratio)
+    w, h = round(TEST_SIZE[0] * ratio), round(TEST_SIZE[1] * ratio)
+    return window, Rect(x + 10, y + 10, w - 20, h - 20)
+
+
+async def _run(app: QApplication, home: Path) -> None:
 
     from desktop import __version__
 
@@ -120,33 +163,12 @@ async def _run(app: QApplication, home: Path) -> None:
     await _step("tray", tray)
 
     async def capture() -> str:
-        from desktop.availability import wayland_session
         from desktop.capture.base import CaptureError, crop
         from desktop.capture.chain import default_chain
 
-        if wayland_session():
-            # The compositor places windows itself and the portal may ask the user first: only X11,
-            # Windows and macOS can check pixels unattended.
-            return "skipped on Wayland (the desktop portal may ask the user)"
-        if sys.platform == "darwin":
-            from desktop.capture.macos_permission import screen_recording_access
-
-            if not screen_recording_access().available:
-                return "skipped: Screen Recording is not allowed for this app here"
-
-        window = QWidget(None, Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint)
-        palette = window.palette()
-        palette.setColor(QPalette.ColorRole.Window, QColor(*TEST_COLOUR))
-        window.setPalette(palette)
-        window.setAutoFillBackground(True)
-        window.setGeometry(40, 40, *TEST_SIZE)
-        window.show()
-        await _wait(window.isVisible, PAINT_WAIT_S)
-        await asyncio.sleep(0.3)  # mapped and painted by the window system
-        screen = window.screen()
-        # Pictures are in physical pixels, except on macOS, where mss captures in points.
-        ratio = screen.devicePixelRatio() if screen is not None and sys.platform != "darwin" else 1.0
-        top_left = window.mapToGlobal(window.rect().topLeft())
+        if (skipped := _screen_unreadable()) is not None:
+            return skipped
+        window, area = await _show_test_window()
         chain = default_chain()
         try:
             shots = await asyncio.to_thread(chain.grab_monitors)
@@ -154,17 +176,39 @@ async def _run(app: QApplication, home: Path) -> None:
             raise SmokeFailure(f"capture: {exc}") from exc
         finally:
             window.hide()
-        from desktop.capture.base import Rect
-
-        x, y = round(top_left.x() * ratio), round(top_left.y() * ratio)
-        w, h = round(TEST_SIZE[0] * ratio), round(TEST_SIZE[1] * ratio)
-        picture = crop(shots, Rect(x + 10, y + 10, w - 20, h - 20))
+        picture = crop(shots, area)
         middle = picture.convert("RGB").getpixel((picture.width // 2, picture.height // 2))
         if tuple(middle) != TEST_COLOUR:  # type: ignore[arg-type]
             raise SmokeFailure(f"capture: expected the test colour {TEST_COLOUR} on screen, captured {middle}")
         return f"{len(shots)} monitor(s); the test picture's pixels are exact"
 
     await _step("capture", capture)
+
+    async def recording() -> str:
+        from desktop.capture.recorder import Recorder, RecordingSettings
+        from desktop.media.video import probe, sample_frames
+
+        if (skipped := _screen_unreadable()) is not None:
+            return skipped
+        window, area = await _show_test_window()
+        recorder = Recorder(area, home / "smoke.mp4", RecordingSettings(fps=10))
+        try:
+            recorder.start()
+            await asyncio.sleep(1.0)
+            clip = await asyncio.to_thread(recorder.stop)
+        finally:
+            window.hide()
+        data = clip.path.read_bytes()
+        info = await asyncio.to_thread(probe, data)
+        [(_, frame)] = await asyncio.to_thread(sample_frames, data, 1)
+        seen = frame.convert("RGB").getpixel((frame.width // 2, frame.height // 2))
+        # H.264 in 4:2:0 is lossy: a flat colour comes back within a few levels.
+        if not isinstance(seen, tuple) or max(abs(a - b) for a, b in zip(seen, TEST_COLOUR, strict=True)) > 12:
+            raise SmokeFailure(f"recording: the clip shows {seen}, not the test colour {TEST_COLOUR}")
+        return (f"{info.frames} frames of {info.width}×{info.height} in {info.duration:.1f} s encoded and decoded "
+                f"by PyAV ({clip.dropped} dropped)")
+
+    await _step("recording", recording)
 
     async def request() -> str:
         from PIL import Image

@@ -78,9 +78,9 @@ def write_notices(out: Path) -> Path:
     """LICENSE.txt and THIRD-PARTY-NOTICES.txt for the bundle (see docs/adr/006-license.md)."""
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "LICENSE", out / "LICENSE.txt")
-    # PyAV is not bundled until the app uses it: its FFmpeg carries GPL encoders (docs/adr/006-license.md).
-    subprocess.run([sys.executable, str(ROOT / "installers" / "licenses.py"), str(out / "THIRD-PARTY-NOTICES.txt"),
-                    "--exclude", "av"], check=True, cwd=ROOT)
+    # With PyAV's FFmpeg (x264, x265) the bundle as a whole is GPL-3.0-or-later (docs/adr/006-license.md).
+    subprocess.run([sys.executable, str(ROOT / "installers" / "licenses.py"), str(out / "THIRD-PARTY-NOTICES.txt")],
+                   check=True, cwd=ROOT)
     return out
 
 

@@ -520,6 +520,19 @@ def write_notices(out: Path, distributions: Sequence[str], *, exclude: AbstractS
         "LICENSE.txt next to this file. It bundles the third-party software listed below, each under its own",
         "license, whose full texts follow.",
         "",
+    ]
+    if build and build.effective_license.startswith("GPL"):
+        lines += [
+            "This binary distribution as a whole (the program with everything bundled with it) is conveyed under",
+            "the GNU General Public License version 3 or later (GPL-3.0-or-later), because it includes FFmpeg",
+            f"linked with {' and '.join(build.gpl_components) or 'GPL components'}, which are under the GNU GPL "
+            "(see the FFmpeg section).",
+            f"{PROJECT_NAME}'s own source code stays under the {PROJECT_LICENSE_TITLE}, which the GPL-3.0 allows to be",
+            "combined this way. You may modify and redistribute this distribution under the GPL-3.0-or-later",
+            "(appendix B); the complete corresponding source of its GPL parts is published with each release.",
+            "",
+        ]
+    lines += [
         "Contents:",
         f"  Python {platform.python_version()}",
     ]

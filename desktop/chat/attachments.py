@@ -629,14 +629,14 @@ class VideoNotSupported(UserFacingError):
 
 
 def require_video() -> None:
-    """Raise VideoNotSupported where PyAV (which records and reads clips) is not there: the installers leave it
-    out until its licence terms are settled for them (docs/adr/006-license.md)."""
+    """Raise VideoNotSupported where PyAV (which records and reads clips) is not there: every installer bundles
+    it, but an installation made without it (a distribution's package, a trimmed environment) can lack it."""
     try:
         import av  # noqa: F401 - only asked whether it is there
     except ImportError as exc:
-        raise VideoNotSupported(_("Screen recordings and video clips need PyAV, which this build does not include."),
-                                _("Run GLM-V Desktop from its source (see the README's Quick start) to record and "
-                                  "attach clips."), detail=str(exc)) from exc
+        raise VideoNotSupported(_("Screen recordings and video clips need PyAV, which this installation lacks."),
+                                _("Install it (pip install av) into the Python that runs GLM-V Desktop, or use "
+                                  "one of the installers, which include it."), detail=str(exc)) from exc
 
 
 @dataclass(eq=False)

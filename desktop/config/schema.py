@@ -153,6 +153,7 @@ SCHEMA: tuple[Setting, ...] = (
           ("capture_screen", "Ctrl+Alt+Shift+F", _("Hotkey: capture the screen under the pointer")),
           ("capture_all", "Ctrl+Alt+Shift+D", _("Hotkey: capture all monitors")),
           ("quick_ask", "Ctrl+Alt+Shift+Q", _("Hotkey: quick ask")),
+          ("record", "Ctrl+Alt+Shift+R", _("Hotkey: record a region, or stop recording")),
       )),
     Setting("quick_ask.history", list, [], _("Quick-ask history"),
             _("The last questions typed in the quick-ask popup (Up and Down recall them)."), advanced=True),

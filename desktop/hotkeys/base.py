@@ -28,22 +28,27 @@ class HotkeyAction(StrEnum):
     CAPTURE_SCREEN = "capture_screen"
     CAPTURE_ALL = "capture_all"
     QUICK_ASK = "quick_ask"
+    RECORD = "record"  # record a region; pressed while recording, stop
 
     @property
     def capture_mode(self) -> CaptureMode | None:
-        """The capture mode this hotkey starts (None for quick ask); one member per `CaptureMode`."""
+        """The capture mode this hotkey starts (None for quick ask and record); one member per `CaptureMode`."""
         mode = self.value.removeprefix("capture_")
         return CaptureMode(mode) if mode != self.value else None
 
     @property
     def cli_command(self) -> str:
         """The command that does the same from a shell (the fallback to bind in desktop settings)."""
+        if self is HotkeyAction.RECORD:
+            return "glmv-desktop record toggle"
         mode = self.capture_mode
         return f"glmv-desktop capture {mode.value}" if mode else "glmv-desktop quick-ask"
 
     @property
     def label(self) -> str:
         """The action in the user's words."""
+        if self is HotkeyAction.RECORD:
+            return _("Record a region (again: stop)")
         mode = self.capture_mode
         return mode.label if mode else _("Quick ask")
 

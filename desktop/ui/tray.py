@@ -60,6 +60,7 @@ class Tray(QObject):
                               ("stop", _("Stop recording"))):
             action = QAction(label, self.menu)
             action.setObjectName(f"record_{target}")
+            action.setData(label)
             action.triggered.connect(lambda _checked=False, t=target: self.record_requested.emit(t))
             self.menu.addAction(action)
             self.record_actions[target] = action
@@ -95,8 +96,11 @@ class Tray(QObject):
 
     def set_hotkeys(self, shortcuts: dict[str, str]) -> None:
         """Show each action's working global hotkey beside it (`shortcuts`: object name → text, "" for none)."""
-        for action in [*self.capture_actions.values(), self.quick_ask_action]:
-            keys = shortcuts.get(action.objectName(), "")
+        for action in [*self.capture_actions.values(), self.quick_ask_action, self.record_actions["region"],
+                       self.record_actions["stop"]]:
+            # The one record hotkey starts a region recording and stops it.
+            name = "record" if action.objectName() in ("record_region", "record_stop") else action.objectName()
+            keys = shortcuts.get(name, "")
             action.setText(f"{action.data()}\t{keys}" if keys else str(action.data()))
 
     def show(self) -> None:

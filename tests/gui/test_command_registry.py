@@ -34,10 +34,17 @@ def test_capture_modes_reach_the_cli_the_tray_and_the_hotkeys(qapp: Any) -> None
     assert list(choices) == modes
     assert [a.capture_mode.value for a in HotkeyAction if a.capture_mode] == modes
     assert [a.cli_command for a in HotkeyAction] == [*(f"glmv-desktop capture {m}" for m in modes),
-                                                      "glmv-desktop quick-ask"]
+                                                      "glmv-desktop quick-ask", "glmv-desktop record toggle"]
     tray = Tray("the monitor under the mouse pointer")
     try:
         assert list(tray.capture_actions) == modes
         assert [tray.capture_actions[m.value].text() for m in CaptureMode] == [m.menu_label for m in CaptureMode]
+        # each working hotkey beside its menu entry; the one record hotkey both starts and stops a recording
+        tray.set_hotkeys({"capture_region": "Ctrl+Alt+Shift+S", "record": "Ctrl+Alt+Shift+R"})
+        assert tray.capture_actions["region"].text().endswith("\tCtrl+Alt+Shift+S")
+        assert tray.capture_actions["window"].text() == CaptureMode.WINDOW.menu_label
+        assert tray.record_actions["region"].text() == "Record a region…\tCtrl+Alt+Shift+R"
+        assert tray.record_actions["stop"].text() == "Stop recording\tCtrl+Alt+Shift+R"
+        assert tray.record_actions["screen"].text() == "Record the screen"
     finally:
         tray.deleteLater()

@@ -79,3 +79,32 @@ def test_record_stop_ends_an_open_ended_recording(app: AppProcess) -> None:
     # THEN the clip is as long as the recording ran: at least the wait, at most until `stop` returned
     assert 1.5 - 0.3 <= float(app.wait_for("recording-attached", timeout=30)[0]) <= ended + 0.3
     assert "Nothing is being recorded" in app.cli("record", "stop").stdout
+
+
+def test_the_record_hotkey_stops_a_recording_and_starts_a_region_one(app: AppProcess,
+                                                                      x_display: desktop_env.XServer) -> None:
+    # GIVEN the record hotkey is grabbed (Ctrl+Alt+Shift+R by default)
+    deadline = time.monotonic() + 20
+    while "Record a region (again: stop): Ctrl+Alt+Shift+R (registered)" not in (status := app.cli("status").stdout):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    # WHEN it is pressed while the screen is being recorded
+    assert app.cli("record", "screen").returncode == 0
+    app.wait_for("recording-started")
+    time.sleep(1.0)
+    desktop_env.xdotool(x_display, "key", "ctrl+alt+shift+r")
+    # THEN the recording ends and its clip is attached
+    assert float(app.wait_for("recording-attached", timeout=30)[0]) >= 0.7
+    # WHEN it is pressed with nothing recording, a region is dragged in the overlay and Enter pressed
+    desktop_env.xdotool(x_display, "mousemove", "700", "500", "key", "ctrl+alt+shift+r")
+    app.wait_for("overlay-shown")
+    time.sleep(0.3)
+    desktop_env.xdotool(x_display, "mousemove", "100", "120", "mousedown", "1", "mousemove", "250", "250",
+                        "mousemove", "420", "361", "mouseup", "1")
+    time.sleep(0.3)
+    desktop_env.xdotool(x_display, "key", "Return")
+    # THEN that region (both corners included) is recorded, until the hotkey is pressed again
+    assert app.wait_for("recording-started", timeout=20) == ["region", "321x242"]
+    time.sleep(0.8)
+    desktop_env.xdotool(x_display, "key", "ctrl+alt+shift+r")
+    assert float(app.wait_for("recording-attached", timeout=30)[0]) >= 0.5

@@ -129,6 +129,27 @@ def test_ffmpeg_facts_come_from_the_bundled_libavcodec(notices: str) -> None:
     assert f"License of the bundled combination: {build.effective_license}\n" in notices
 
 
+def test_with_a_gpl_ffmpeg_the_whole_bundle_is_conveyed_under_the_gpl(notices: str, tmp_path: Path) -> None:
+    build = licenses.ffmpeg_build()
+    assert build is not None and build.gpl_components, "this environment's PyAV should bundle x264"
+    header = notices.split("Contents:")[0]
+    assert "conveyed under\nthe GNU General Public License version 3 or later (GPL-3.0-or-later)" in header
+    assert "linked with x264 and x265" in header
+    assert "own source code stays under the Apache License, Version 2.0" in header
+    # Without PyAV nothing in the bundle is GPL, and the header says nothing of it.
+    out = licenses.write_notices(tmp_path / "n.txt", licenses.runtime_distributions(licenses.ROOT_DISTRIBUTION),
+                                 exclude={"av"})
+    assert "GPL-3.0-or-later" not in out.read_text(encoding="utf-8").split("Contents:")[0]
+
+
+def test_the_build_bundles_pyav_and_its_notices() -> None:
+    spec = (ROOT / "installers" / "pyinstaller" / "glmv-desktop.spec").read_text(encoding="utf-8")
+    excludes = spec.split("EXCLUDES = [", 1)[1].split("]", 1)[0]
+    assert '"av"' not in excludes
+    build = (ROOT / "installers" / "build.py").read_text(encoding="utf-8")
+    assert '"--exclude", "av"' not in build
+
+
 def test_excluded_distributions_are_left_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "THIRD-PARTY-NOTICES.txt"
     assert licenses.main([str(out), "--exclude", "av", "--exclude", "Pygments"]) == 0

@@ -70,10 +70,11 @@ def test_the_flatpak_manifest_builds_from_this_versions_tarball() -> None:
         assert f"- {permission}" in text
 
 
-def test_the_qt_sources_published_are_those_of_the_bundled_version() -> None:
-    import qt_sources
+def test_the_sources_published_are_those_of_the_bundled_versions() -> None:
+    import release_sources
 
-    urls = qt_sources.source_urls("6.11.3")
+    assert release_sources.ffmpeg_url("8.1.2") == "https://ffmpeg.org/releases/ffmpeg-8.1.2.tar.xz"
+    urls = release_sources.source_urls("6.11.3")
     assert urls[0] == "https://download.qt.io/official_releases/qt/6.11/6.11.3/submodules/qtbase-everywhere-src-6.11.3.tar.xz"
     assert urls[-1].endswith("/PySide6-6.11.3-src/pyside-setup-everywhere-src-6.11.3.tar.xz")
     assert {url.rsplit("/", 1)[1].split("-everywhere")[0] for url in urls} == {
