@@ -187,6 +187,11 @@ def _attach_parent_console() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `glmv-desktop` command."""
     _attach_parent_console()
+    words = sys.argv[1:] if argv is None else argv
+    if words[:1] == ["--askpass"]:  # run by ssh for a passphrase (desktop/backends/ssh.py): no Qt, no parser
+        from desktop.askpass import main as askpass
+
+        return askpass(words[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.smoke_test:

@@ -38,6 +38,8 @@ TEST_PACKAGES = RUN_PACKAGES + [
     "xserver-xorg-core", "xserver-xorg-video-dummy", "flameshot",
     # Office and OpenDocument files become PDF pages through LibreOffice (no recommends: no Java, no GUI extras).
     "libreoffice-impress", "libreoffice-writer", "libreoffice-calc",
+    # GPU servers over SSH: a real sshd on 127.0.0.1 started by the tests, and the client the app uses.
+    "openssh-server", "openssh-client",
 ]
 
 # What `installers/build.py linux` adds: building the .deb, checking its menu entry and metadata, and a

@@ -124,6 +124,18 @@ class HardwareReport:
     apple_silicon: bool
     problems: list[str]  # each missing tool or failed query, in words, with what to do
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HardwareReport:
+        """A report from `dataclasses.asdict` output (the JSON of `--json`, as a remote host's probe prints
+        it); raise ValueError when it is not one."""
+        try:
+            gpus = [GpuInfo(**{**gpu, "compute_capability": tuple(gpu["compute_capability"])
+                               if gpu.get("compute_capability") else None}) for gpu in data["gpus"]]
+            fields = {name: data[name] for name in cls.__dataclass_fields__ if name != "gpus"}
+            return cls(**fields, gpus=gpus)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a hardware report: {exc}") from exc
+
 
 # -- running commands ------------------------------------------------------------------------------------
 @dataclass(frozen=True)

@@ -436,7 +436,8 @@ def test_blocking_backend_setting_changes_coalesce_and_suspend_costs_nothing(
     qtbot.waitUntil(lambda: settled(service), timeout=10000)
     assert len(backend.binds) == 2
     assert backend.binds[1] == {"capture_region": "Meta+R", "capture_window": "Ctrl+Alt+Shift+W",
-                                "capture_screen": "Ctrl+Alt+Shift+F", "capture_all": "Ctrl+Alt+Shift+Z"}
+                                "capture_screen": "Ctrl+Alt+Shift+F", "capture_all": "Ctrl+Alt+Shift+Z",
+                                "record": "Ctrl+Alt+Shift+R"}
     assert all(r.ok for r in service.registrations() if r.action is not HotkeyAction.QUICK_ASK)
     # WHEN a recorder takes the focus and leaves it
     activated: list[str] = []

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "desktop"
 DOMAIN = ("chat", "media", "config", "store", "backends", "assistant")
 # Each layer may import only the layers listed after it (and itself).
 LAYERS = [
-    {"app", "cli", "doctor", "__main__", "smoke", "running_notice", "commands"},
+    {"app", "cli", "doctor", "__main__", "smoke", "running_notice", "commands", "askpass"},
     {"ui"},
     {"assistant"},
     {"backends", "capture", "hotkeys", "store"},

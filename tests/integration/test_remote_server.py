@@ -1,0 +1,168 @@
+"""A server on an SSH host, for real: a real sshd on 127.0.0.1 (the "remote" is this machine), the app's own
+probe run there, the tiny GLM-V model launched there under `transformers serve`, answering an image question
+through the tunnel, the link cut and restored while it runs (and while it answers), found again by a new
+connection as a later app start would, and stopped with nothing left."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from desktop.backends.engines import build_command
+from desktop.backends.hardware import probe_hardware
+from desktop.backends.remote import LinkChanged, RemoteError, RemoteSupervisor, SshHost
+from desktop.backends.ssh import KnownHosts, SshConnection, SshTarget
+from desktop.backends.supervisor import ServerCommand, ServerStartFailed, ServerState
+from tests.integration.test_local_server import offline_env, session_members, tiny_plan
+from tests.support.sshd import SshServer
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    with SshServer(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
+
+
+def connect(sshd: SshServer, folder: Path) -> SshConnection:
+    known = KnownHosts(folder / "app_known_hosts", user_files=[])
+    known.path.write_text(sshd.known_hosts_line())
+    config = folder / "ssh_config"
+    config.write_text("")
+    return SshConnection(SshTarget("127.0.0.1", sshd.user, sshd.port, str(sshd.key)), known, config_file=config)
+
+
+def image_question(model: str, max_tokens: int) -> dict[str, Any]:
+    buffer = io.BytesIO()
+    Image.new("RGB", (56, 56), (200, 30, 30)).save(buffer, "PNG")
+    pixel = base64.b64encode(buffer.getvalue()).decode()
+    return {"model": model, "stream": True, "max_tokens": max_tokens, "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{pixel}"}},
+        {"type": "text", "text": "What is this?"}]}]}
+
+
+async def ask(client: httpx.AsyncClient, url: str, model: str) -> str:
+    """A short streamed answer to an image question, its text joined."""
+    text = ""
+    async with client.stream("POST", f"{url}/chat/completions", json=image_question(model, 8)) as stream:
+        assert stream.status_code == 200, await stream.aread()
+        async for line in stream.aiter_lines():
+            if line.startswith("data:") and line != "data: [DONE]":
+                delta = json.loads(line[5:])["choices"][0]["delta"]
+                text += (delta.get("content") or "") + (delta.get("reasoning_content") or "")
+    return text
+
+
+def test_the_probe_runs_on_the_host(sshd: SshServer, tmp_path: Path) -> None:
+    async def scenario() -> Any:
+        connection = connect(sshd, tmp_path)
+        await connection.connect()
+        try:
+            return await SshHost(connection, cache_dir=str(tmp_path / "cache")).probe(str(tmp_path))
+        finally:
+            await connection.close()
+
+    remote = asyncio.run(scenario())
+    here = probe_hardware(tmp_path)
+    # the same machine, seen through SSH by the same probe
+    assert (remote.os, remote.cpu_name, remote.cpu_cores, remote.ram_total_mib) == (
+        here.os, here.cpu_name, here.cpu_cores, here.ram_total_mib)
+    assert [gpu.name for gpu in remote.gpus] == [gpu.name for gpu in here.gpus]
+
+
+def test_a_host_without_python_says_so(sshd: SshServer, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        connection = connect(sshd, tmp_path)
+        await connection.connect()
+        try:
+            with pytest.raises(RemoteError) as missing:
+                await SshHost(connection, python="/nowhere/python3", cache_dir=str(tmp_path / "c")).probe()
+            assert "has no Python 3" in missing.value.message
+            with pytest.raises(ServerStartFailed) as failed:
+                host = SshHost(connection, python=sys.executable, state_dir=str(tmp_path / "state"))
+                await RemoteSupervisor(host, ServerCommand(("/nowhere/vllm", "serve"), 9, "vllm"), "x.log").start()
+            assert "Could not run the vllm server on" in failed.value.message
+        finally:
+            await connection.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.tiny_model
+def test_a_server_on_the_host_answers_through_the_tunnel_survives_a_cut_and_stops(
+        sshd: SshServer, tiny_model_dir: Path, tmp_path: Path) -> None:
+    events: list[Any] = []
+
+    async def scenario() -> tuple[int, list[str]]:
+        connection = connect(sshd, tmp_path)
+        await connection.connect()
+        host = SshHost(connection, python=sys.executable, state_dir=str(tmp_path / "state"))
+        port = await host.free_port()
+        argv, env = build_command(tiny_plan(), str(tiny_model_dir), port=port, api_key=None,
+                                  executable=Path(sys.executable).with_name("transformers"))
+        command = ServerCommand(tuple(argv), port, "transformers", env={**env, **offline_env(tmp_path)},
+                                model=str(tiny_model_dir))
+        supervisor = RemoteSupervisor(host, command, "tiny.log", on_event=events.append)
+        await supervisor.start()
+        record = supervisor.record
+        assert record is not None
+        try:
+            await supervisor.wait_ready(240)
+            assert supervisor.state is ServerState.READY
+            url = supervisor.base_url
+            assert url.startswith("http://127.0.0.1:")
+            async with httpx.AsyncClient(timeout=60, trust_env=False) as client:
+                # an image question answered through the tunnel
+                assert await ask(client, url, command.model), supervisor.log_tail()
+                # WHEN the link is cut in the middle of a long answer
+                cut: list[str] = []
+                with pytest.raises(httpx.HTTPError):
+                    async with client.stream("POST", f"{url}/chat/completions",
+                                             json=image_question(command.model, 4000)) as stream:
+                        async for line in stream.aiter_lines():
+                            if line.startswith("data:") and not cut:
+                                cut.append(line)
+                                os.kill(connection._master.pid, signal.SIGKILL)  # type: ignore[union-attr]  # noqa: SLF001
+                assert cut, "the answer had started"
+                # THEN the supervisor reconnects by itself, the server kept running, the same URL answers again
+                for _ in range(300):
+                    if any(isinstance(e, LinkChanged) and e.up for e in events):
+                        break
+                    await asyncio.sleep(0.1)
+                assert [e.up for e in events if isinstance(e, LinkChanged)] == [False, True]
+                assert await ask(client, url, command.model)
+            assert (await host.find_server()) == record
+            # AND a new connection (a later app start) finds it and takes it up
+            later = connect(sshd, tmp_path / "later")
+            await later.connect()
+            later_host = SshHost(later, python=sys.executable, state_dir=str(tmp_path / "state"))
+            found = await later_host.find_server()
+            assert found == record
+            adopted = RemoteSupervisor.adopt(later_host, found)
+            await adopted.resume()
+            assert adopted.state is ServerState.READY
+            await adopted.detach()
+            await later.close()
+        finally:
+            await supervisor.stop()
+            await connection.close()
+        return record.pid, list(supervisor._lines)  # noqa: SLF001
+
+    (tmp_path / "later").mkdir()
+    pid, lines = asyncio.run(scenario())
+    assert lines and lines[0].startswith("$ "), "the log was followed from its first line"
+    assert session_members(pid) == [], "nothing of the server's process session is left"
+    states = [e.state for e in events if hasattr(e, "state")]
+    assert states[:3] == [ServerState.STARTING, ServerState.LOADING, ServerState.READY]
+    assert states[-1] is ServerState.STOPPED
