@@ -30,6 +30,7 @@ from desktop.ui.operations import DeferredSave
 
 if TYPE_CHECKING:
     from desktop.assistant.local_server import ServerManager
+    from desktop.assistant.remote_hosts import RemoteHosts
     from desktop.assistant.session import ChatSession
     from desktop.backends.supervisor import RunningServerRecord
     from desktop.chat.attachments import Attachment
@@ -73,6 +74,7 @@ class AppController(QObject):
         self.hotkeys: HotkeyService | None = None
         self._servers: LocalServersWindow | None = None
         self._server_manager: ServerManager | None = None
+        self._remote_hosts: RemoteHosts | None = None
         self._stopped = False
         self._hotkeys_reported = False
         self.history = HistoryWriter(services.paths.data, on_problem=notifier.show_error, on_open=self._history_opened,
@@ -424,13 +426,40 @@ class AppController(QObject):
             self._server_manager = ServerManager(self.services.profiles, self.services.secrets, self.services.paths)
         return self._server_manager
 
+    @property
+    def remote_hosts(self) -> RemoteHosts:
+        """The SSH connections to the user's hosts (opened when needed; dialogs ask what must be asked)."""
+        if self._remote_hosts is None:
+            from desktop.ui.servers.hosts import remote_hosts_for
+
+            self._remote_hosts = remote_hosts_for(self._servers, self.services.paths.known_hosts)
+        return self._remote_hosts
+
     def servers_window(self) -> LocalServersWindow:
         """The Local servers window (made on first use, then kept: it follows the server while hidden)."""
         if self._servers is None:
             from desktop.ui.servers.window import LocalServersWindow
 
-            self._servers = LocalServersWindow(self.services, self.notifier, self.server_manager)
+            self._servers = LocalServersWindow(self.services, self.notifier, self.server_manager,
+                                               remote_hosts=self.remote_hosts)
         return self._servers
+
+    def _servers_command(self, args: argparse.Namespace) -> str | Awaitable[str]:
+        """`glmv-desktop servers [list|start|stop]`: open the window, or act on the server here or on a host."""
+        command = getattr(args, "servers_command", None)
+        if command is None:
+            self.open_servers()
+            return _("Local servers opened.")
+        from desktop.assistant.server_commands import list_servers, start_server, stop_server
+
+        if command == "list":
+            return list_servers(self.server_manager, self.services.settings)
+        if command == "stop":
+            return stop_server(self.server_manager)
+        from desktop.ui.operations import run_async
+
+        return start_server(args, self.server_manager, self.services, self.remote_hosts,
+                            lambda launch: run_async(launch, notifier=self.notifier))
 
     def open_servers(self) -> None:
         """Show the Local servers window."""
@@ -526,6 +555,8 @@ class AppController(QObject):
             trace("quitting")
             if self._server_manager is not None:
                 await self._server_manager.shutdown(keep_running=bool(self.services.settings.get("local.keep_running")))
+            if self._remote_hosts is not None:
+                await self._remote_hosts.close_all()  # a server kept running on a host goes on there
             await self.services.client.aclose()
             trace("connections-closed")
             if self.tray is not None:
@@ -563,7 +594,7 @@ class AppController(QObject):
             "quick-ask": said(self.quick_ask, _("Quick ask opened.")),
             "chat": said(self.open_chat, _("Chat window opened.")),
             "settings": said(self.open_settings, _("Settings opened.")),
-            "servers": said(self.open_servers, _("Local servers opened.")),
+            "servers": lambda args, _secret: self._servers_command(args),
             "status": lambda args, _secret: self.status(json_output=args.json),
             "quit": said(self.quit, _("GLM-V Desktop is quitting.")),
             "config": self._settings_command,
@@ -702,7 +733,8 @@ def launch(args: argparse.Namespace, forward: list[str]) -> int:
 
     paths = AppPaths.for_user()
     name = instance_name(paths.config)
-    reply = send_to_running(name, forward)
+    # Starting a server connects and probes (an SSH host may ask for a passphrase): wait as a person would.
+    reply = send_to_running(name, forward, answer_timeout_ms=180_000 if args.command == "servers" else 15_000)
     if reply is not None:
         message = str(reply.get("message", ""))
         if message:

@@ -96,6 +96,27 @@ def _record_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop by itself after N seconds (default: the recording.max_seconds setting)")
 
 
+def _servers_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="servers_command", metavar="{list,start,stop}")
+    sub.add_parser("list", help="this computer and the SSH hosts, and the server that runs (where, state, URL)")
+    start = sub.add_parser("start", help="start a catalog model's server here or on an SSH host; once it has "
+                                         "loaded it is the active endpoint")
+    start.add_argument("model", help="the catalog model's id or name, e.g. GLM-4.6V-Flash")
+    start.add_argument("--engine", choices=["vllm", "sglang", "transformers", "llama.cpp"],
+                       help="the engine (default: the best fit that is installed)")
+    start.add_argument("--host", metavar="HOST", help="an SSH host added in the Local servers window (its name, "
+                                                      "address or id); default: this computer")
+    sub.add_parser("stop", help="stop the server the app runs (here or on a host)")
+
+
+def _servers_forward(args: argparse.Namespace) -> list[str]:
+    words = [args.servers_command] if args.servers_command else []
+    if args.servers_command == "start":
+        words += [*(["--engine", args.engine] if args.engine else []), *(["--host", args.host] if args.host else []),
+                  "--", args.model]
+    return words
+
+
 def _record_forward(args: argparse.Namespace) -> list[str]:
     return [args.target, *(["--seconds", str(args.seconds)] if args.seconds is not None else [])]
 
@@ -180,7 +201,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("quick-ask", "open the quick-ask popup", Where.APP),
     Command("chat", "open the chat window", Where.APP),
     Command("settings", "open the settings", Where.APP),
-    Command("servers", "open the Local servers window (run GLM-V on this computer's GPU)", Where.APP),
+    Command("servers", "open the Local servers window, or list, start and stop a server here or on an SSH host",
+            Where.APP, _servers_arguments, _servers_forward),
     Command("status", "what the running app's hotkeys and capture can do", Where.APP, _status_arguments,
             lambda args: ["--json"] if args.json else []),
     Command("quit", "quit the running app", Where.APP),

@@ -1,5 +1,10 @@
-"""The local server the app runs: launch a plan, make it the endpoint new questions go to, follow its
-start-up, stop it (or leave it running on quit), and find a server left by an earlier run.
+"""The server the app runs, on this computer or on an SSH host: launch a plan, make it the endpoint new
+questions go to, follow its start-up, stop it (or leave it running on quit), and find a server left by an
+earlier run.
+
+On an SSH host (`backends.remote`) the server listens on the host's 127.0.0.1 and is reached through a
+tunnel to a local port; its endpoint profile is the host's own (`remote_profile_id`), so each host keeps
+its endpoint.
 
 The server gets a free port on 127.0.0.1 and a fresh random key. Once it answers its health check one
 endpoint profile — always the same id, updated on every launch — points at it and is made active.
@@ -10,16 +15,19 @@ The key goes to the OS keychain (in memory only when there is none), so that aft
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from desktop.assistant.remote_hosts import RemoteServerNote
 from desktop.assistant.services import AppPaths
 from desktop.backends.catalog import Engine
 from desktop.backends.engines import build_command, request_model_name, supports_api_key
 from desktop.backends.log_advice import classify
 from desktop.backends.planner import Plan
+from desktop.backends.remote import LinkChanged, RemoteServerRecord, RemoteSupervisor, SshHost
 from desktop.backends.startup_stages import StartupStage, StartupTracker
 from desktop.backends.supervisor import (
     LogLines,
@@ -37,6 +45,7 @@ from desktop.backends.supervisor import (
     stop_recorded,
     terminate_group,
 )
+from desktop.config.hosts import SshHostEntry
 from desktop.config.profiles import EndpointProfile, Flavor, ProfileBook
 from desktop.config.secrets import SecretStore
 from desktop.errors import UserFacingError
@@ -51,11 +60,19 @@ ENGINE_FLAVOR = {Engine.VLLM: Flavor.VLLM, Engine.SGLANG: Flavor.SGLANG, Engine.
                  Engine.TRANSFORMERS: Flavor.TRANSFORMERS}
 
 
+Supervisor = ServerSupervisor | RemoteSupervisor
+
+
+def remote_profile_id(host: SshHostEntry) -> str:
+    """The id of the endpoint profile for the server on `host`."""
+    return f"ssh-{host.id}"
+
+
 @dataclass
 class LocalServer:
-    """A running local server and the endpoint profile that points at it."""
+    """A running server (here or on an SSH host) and the endpoint profile that points at it."""
 
-    supervisor: ServerSupervisor
+    supervisor: Supervisor
     command: ServerCommand
     profile: EndpointProfile
 
@@ -67,7 +84,7 @@ class StageReached:
     stage: StartupStage
 
 
-ServerEvent = SupervisorEvent | StageReached
+ServerEvent = SupervisorEvent | StageReached | LinkChanged
 
 
 def prepare_server(plan: Plan, model_path: str, *, logs_dir: Path, state_path: Path | None = None,
@@ -95,15 +112,37 @@ def _file_name(model_id: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in model_id)[-80:]
 
 
-async def activate(supervisor: ServerSupervisor, plan: Plan, model_path: str, *, profiles: ProfileBook,
-                   secrets: SecretStore, served_name: str | None = None) -> LocalServer:
-    """Point the local endpoint profile at a ready server, keep its key, and make it the active endpoint."""
+async def prepare_remote_server(plan: Plan, model_path: str, host: SshHost, *, executable: str | Path | None,
+                                served_name: str | None = None, extra_env: Mapping[str, str] | None = None,
+                                on_event: Callable[[SupervisorEvent | LinkChanged], None] | None = None,
+                                local_port: int | None = None) -> RemoteSupervisor:
+    """The supervisor for `plan`'s server on `host`, on a port free there, with a new key. Not started yet."""
+    engine = plan.engine
+    port = await host.free_port()
+    key = new_api_key() if supports_api_key(engine) else None
+    argv, env = build_command(plan, model_path, port=port, api_key=key, executable=executable,
+                              served_name=served_name)
+    command = ServerCommand(argv=tuple(argv), port=port, engine=engine.value, api_key=key,
+                            env={**env, **(extra_env or {})}, model=plan.model.id)
+    return RemoteSupervisor(host, command, f"{_file_name(plan.model.id)}-{engine.value}.log", on_event=on_event,
+                            local_port=local_port)
+
+
+async def activate(supervisor: Supervisor, plan: Plan, model_path: str, *, profiles: ProfileBook,
+                   secrets: SecretStore, served_name: str | None = None,
+                   host: SshHostEntry | None = None) -> LocalServer:
+    """Point the server's endpoint profile (this computer's, or the host's) at a ready server, keep its key,
+    and make it the active endpoint."""
     command = supervisor.command
     engine = plan.engine
+    if host is None:
+        name = _("This computer: {model} ({engine})").format(model=plan.model.name, engine=engine.label)
+    else:
+        name = _("{host}: {model} ({engine})").format(host=host.label, model=plan.model.name, engine=engine.label)
     profile = profiles.upsert(EndpointProfile(
-        name=_("This computer: {model} ({engine})").format(model=plan.model.name, engine=engine.label),
-        flavor=ENGINE_FLAVOR[engine], base_url=command.base_url,
-        model=request_model_name(plan, model_path, served_name), id=LOCAL_PROFILE_ID))
+        name=name, flavor=ENGINE_FLAVOR[engine], base_url=supervisor.base_url,
+        model=request_model_name(plan, model_path, served_name),
+        id=LOCAL_PROFILE_ID if host is None else remote_profile_id(host)))
     if command.api_key is not None:
         refused = await asyncio.to_thread(secrets.keep, profile.keychain_entry, Secret(command.api_key))
         if refused is not None:
@@ -178,9 +217,11 @@ class ServerManager:
         self.profiles = profiles
         self.secrets = secrets
         self.state_path = paths.local_server_record
+        self.remote_note_path = paths.remote_server_note
         self.logs_dir = paths.logs / "servers"
         self.on_event = on_event
-        self.supervisor: ServerSupervisor | None = None  # from the launch on, also while loading
+        self.supervisor: Supervisor | None = None  # from the launch on, also while loading
+        self.host: SshHostEntry | None = None  # where the server runs; None: this computer
         self.plan: Plan | None = None
         self.server: LocalServer | None = None  # once ready and active
         self.adopted: AdoptedServer | None = None
@@ -197,46 +238,63 @@ class ServerManager:
 
     async def launch(self, plan: Plan, model_path: str, executable: str | Path | None, *,
                      served_name: str | None = None, extra_env: Mapping[str, str] | None = None,
-                     port: int | None = None, ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S) -> LocalServer:
+                     port: int | None = None, ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S,
+                     host: tuple[SshHostEntry, SshHost] | None = None) -> LocalServer:
         """Stop whatever runs, start `plan`'s server, wait until it is ready and make it the active endpoint.
 
-        A server an earlier run left (recorded in the state file, not adopted) is stopped first: it
-        would hold the GPU memory the new one needs. Cancelling the returned coroutine stops the
-        server. Raises `ServerStartFailed` as `launch_local_server` does.
+        `host`: run it on that SSH host (connected), where `model_path` and `executable` are; `port` is then
+        the tunnel's local end. A server an earlier run left (here, or on that host) is stopped first: it
+        would hold the GPU memory the new one needs. Cancelling the returned coroutine stops the server.
+        Raises `ServerStartFailed` as `launch_local_server` does.
         """
         async with self._launching:
             return await self._launch(plan, model_path, executable, served_name=served_name, extra_env=extra_env,
-                                      port=port, ready_timeout_s=ready_timeout_s)
+                                      port=port, ready_timeout_s=ready_timeout_s, host=host)
 
     async def _launch(self, plan: Plan, model_path: str, executable: str | Path | None, *,
                       served_name: str | None, extra_env: Mapping[str, str] | None, port: int | None,
-                      ready_timeout_s: float) -> LocalServer:
+                      ready_timeout_s: float, host: tuple[SshHostEntry, SshHost] | None) -> LocalServer:
         await self.stop()
-        left_over = await asyncio.to_thread(find_recorded_server, self.state_path)
-        if left_over is not None:
-            log.info("Stopping the %s server (pid %d) an earlier run left, before starting another",
-                     left_over.engine, left_over.pid)
-            await AdoptedServer(left_over, self.state_path).stop()
         self.tracker = StartupTracker(plan.engine)
-        holder: list[ServerSupervisor] = []
+        holder: list[Supervisor] = []
 
-        def forward(event: SupervisorEvent) -> None:
+        def forward(event: SupervisorEvent | LinkChanged) -> None:
             if holder and holder[0] is self.supervisor:  # events of a server this one replaced are dropped
                 self._forward(event)
 
-        supervisor = prepare_server(plan, model_path, logs_dir=self.logs_dir, state_path=self.state_path,
-                                    executable=executable, served_name=served_name, extra_env=extra_env,
-                                    on_event=forward, port=port)
+        supervisor: Supervisor
+        if host is None:
+            left_over = await asyncio.to_thread(find_recorded_server, self.state_path)
+            if left_over is not None:
+                log.info("Stopping the %s server (pid %d) an earlier run left, before starting another",
+                         left_over.engine, left_over.pid)
+                await AdoptedServer(left_over, self.state_path).stop()
+            supervisor = prepare_server(plan, model_path, logs_dir=self.logs_dir, state_path=self.state_path,
+                                        executable=executable, served_name=served_name, extra_env=extra_env,
+                                        on_event=forward, port=port)
+        else:
+            entry, ssh = host
+            left_there = await ssh.find_server()
+            if left_there is not None:
+                log.info("Stopping the %s server (pid %d) left on %s, before starting another",
+                         left_there.engine, left_there.pid, entry.label)
+                await ssh.stop(left_there)
+            supervisor = await prepare_remote_server(plan, model_path, ssh, executable=executable,
+                                                     served_name=served_name, extra_env=extra_env,
+                                                     on_event=forward, local_port=port)
         holder.append(supervisor)
         self.supervisor, self.plan, self.server = supervisor, plan, None
+        self.host = host[0] if host is not None else None
         try:
             await supervisor.start()
             await supervisor.wait_ready(ready_timeout_s)
             self.server = await activate(supervisor, plan, model_path, profiles=self.profiles, secrets=self.secrets,
-                                         served_name=served_name)
+                                         served_name=served_name, host=self.host)
         except BaseException:
             await supervisor.stop()
             raise
+        if isinstance(supervisor, RemoteSupervisor) and self.host is not None and supervisor.local_port:
+            await asyncio.to_thread(RemoteServerNote(self.host.id, supervisor.local_port).save, self.remote_note_path)
         return self.server
 
     async def stop(self) -> None:
@@ -247,6 +305,12 @@ class ServerManager:
         supervisor = self.supervisor
         if supervisor is not None and not supervisor.detached:
             await supervisor.stop()
+            if isinstance(supervisor, RemoteSupervisor):
+                await asyncio.to_thread(self._forget_remote)
+
+    def _forget_remote(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.remote_note_path.unlink()
 
     async def shutdown(self, keep_running: bool) -> None:
         """On quit: leave a ready server running when the user chose so, else stop it."""
@@ -266,6 +330,8 @@ class ServerManager:
         adopted, supervisor = self.adopted, self.supervisor
         if adopted is not None and not keep_running and adopted.alive():
             terminate_group(adopted.record.pgid)
+        if isinstance(supervisor, RemoteSupervisor):
+            return  # its pid is the host's; without the loop it cannot be reached: the next start finds it there
         if supervisor is None or supervisor.detached or supervisor.pid is None or supervisor.returncode is not None:
             return
         if keep_running and supervisor.state is ServerState.READY:
@@ -302,7 +368,39 @@ class ServerManager:
         """Stop a left-over server without adopting it."""
         await AdoptedServer(record, self.state_path).stop()
 
-    def _forward(self, event: SupervisorEvent) -> None:
+    # -- a server left on an SSH host ---------------------------------------------------------------------------
+    def remote_note(self) -> RemoteServerNote | None:
+        """Which host an earlier run left a server on (this computer's note; blocking but quick)."""
+        if self.supervisor is not None or self.adopted is not None:
+            return None
+        return RemoteServerNote.load(self.remote_note_path)
+
+    async def adopt_remote(self, entry: SshHostEntry, host: SshHost, record: RemoteServerRecord,
+                           local_port: int | None = None) -> RemoteSupervisor:
+        """Use a server left on `host` again: forward, follow its log, make the host's endpoint active.
+
+        Raise UserFacingError when its endpoint was removed, or ServerStartFailed when it does not answer.
+        """
+        profile = self.profiles.get(remote_profile_id(entry))
+        if profile is None:
+            raise UserFacingError(_("The endpoint for the server on {host} was removed.").format(host=entry.label),
+                                  _("Stop that server and start it again from this window."))
+        supervisor = RemoteSupervisor.adopt(host, record, api_key=await self._profile_key(profile),
+                                            on_event=self._forward, local_port=local_port)
+        await supervisor.resume()
+        self.supervisor, self.host, self.plan, self.server = supervisor, entry, None, None
+        if supervisor.base_url != profile.base_url:
+            profile = self.profiles.upsert(EndpointProfile(name=profile.name, flavor=profile.flavor,
+                                                           base_url=supervisor.base_url, model=profile.model,
+                                                           id=profile.id))
+        self.profiles.set_active(profile.id, profile.model)
+        return supervisor
+
+    async def _profile_key(self, profile: EndpointProfile) -> str | None:
+        key = await asyncio.to_thread(self.secrets.get, profile.keychain_entry)
+        return key.reveal() if key is not None else None
+
+    def _forward(self, event: SupervisorEvent | LinkChanged) -> None:
         if self.on_event is not None:
             self.on_event(event)
         if isinstance(event, LogLines) and self.tracker is not None:

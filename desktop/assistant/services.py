@@ -51,6 +51,16 @@ class AppPaths:
         """The record of a local server the app started and left running (see ServerManager)."""
         return self.data / "local-server.json"
 
+    @property
+    def remote_server_note(self) -> Path:
+        """Which SSH host runs the server the app started there (see ServerManager)."""
+        return self.data / "remote-server.json"
+
+    @property
+    def known_hosts(self) -> Path:
+        """The SSH host keys the user trusted in the app (read with their own known_hosts)."""
+        return self.data / "ssh" / "known_hosts"
+
 
 @dataclass
 class Services:

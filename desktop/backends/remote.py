@@ -342,11 +342,13 @@ class RemoteSupervisor:
             register_secret(command.api_key)
 
     @classmethod
-    def adopt(cls, host: SshHost, record: RemoteServerRecord, *,
-              on_event: Callable[[RemoteEvent], None] | None = None) -> RemoteSupervisor:
-        """A supervisor for a server an earlier run left on the host (call `resume`)."""
-        command = ServerCommand(argv=(), port=record.port, engine=record.engine, model=record.model)
-        supervisor = cls(host, command, Path(record.log_path).name, on_event=on_event)
+    def adopt(cls, host: SshHost, record: RemoteServerRecord, *, api_key: str | None = None,
+              on_event: Callable[[RemoteEvent], None] | None = None,
+              local_port: int | None = None) -> RemoteSupervisor:
+        """A supervisor for a server an earlier run left on the host (call `resume`); `api_key`: its key, as
+        kept in the keychain (its health check needs it)."""
+        command = ServerCommand(argv=(), port=record.port, engine=record.engine, model=record.model, api_key=api_key)
+        supervisor = cls(host, command, Path(record.log_path).name, on_event=on_event, local_port=local_port)
         supervisor.record = record
         return supervisor
 
@@ -360,6 +362,17 @@ class RemoteSupervisor:
     def base_url(self) -> str:
         """The OpenAI-compatible URL on this computer (the tunnel's local end)."""
         return f"http://127.0.0.1:{self.local_port}/v1"
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id on the host (not on this computer), once started."""
+        return self.record.pid if self.record is not None else None
+
+    @property
+    def log_path(self) -> str:
+        """Where its log is, in words: host:path."""
+        path = self.record.log_path if self.record is not None else f"{self.host.state_dir}/logs/{self.log_name}"
+        return f"{self.host.label}:{path}"
 
     @property
     def link_up(self) -> bool:

@@ -372,6 +372,11 @@ class ServerSupervisor:
         return self._state
 
     @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible base URL clients use."""
+        return self.command.base_url
+
+    @property
     def pid(self) -> int | None:
         """The server process's id (also its process group id), once started."""
         return self._process.pid if self._process is not None else None

@@ -155,6 +155,9 @@ SCHEMA: tuple[Setting, ...] = (
           ("quick_ask", "Ctrl+Alt+Shift+Q", _("Hotkey: quick ask")),
           ("record", "Ctrl+Alt+Shift+R", _("Hotkey: record a region, or stop recording")),
       )),
+    Setting("servers.ssh_hosts", list, [], _("SSH hosts for servers"),
+            _("GPU servers reached over SSH, where the Local servers window can start a model (address, key file, "
+              "Python); edited in that window."), advanced=True),
     Setting("quick_ask.history", list, [], _("Quick-ask history"),
             _("The last questions typed in the quick-ask popup (Up and Down recall them)."), advanced=True),
     Setting("local.models_dir", str, "", _("Folder for downloaded models"),

@@ -20,9 +20,9 @@ from desktop.backends.catalog import Engine, ModelSpec, Precision
 from desktop.backends.planner import Fit, Plan
 from desktop.backends.supervisor import ServerStartFailed
 from desktop.chat.client import ChatClient
-from desktop.chat.conversation import Conversation, ImageAttachment, ReplyState
+from desktop.chat.conversation import Conversation, ImageAttachment, Message, ReplyState
 from desktop.chat.request import AskOptions
-from desktop.config.profiles import Flavor, ProfileBook
+from desktop.config.profiles import EndpointProfile, Flavor, ProfileBook
 from desktop.config.secrets import SecretStore
 from desktop.config.settings import SettingsStore
 from tests.support.tiny_glmv import TinyGlmvServer
@@ -42,6 +42,22 @@ def tiny_plan() -> Plan:
 def offline_env(workdir: Path) -> dict[str, str]:
     env = TinyGlmvServer(Path("unused"), workdir=workdir)._environment()  # noqa: SLF001 - the fixture's env
     return {name: value for name, value in env.items() if os.environ.get(name) != value}
+
+
+async def ask_about_a_picture(endpoint: EndpointProfile, secrets: SecretStore) -> Message:
+    """Ask `endpoint` about a red square through the app's own reply runner; the finished reply."""
+    client = ChatClient()
+    try:
+        conversation = Conversation()
+        picture = Image.new("RGB", (56, 56), (200, 30, 30))
+        square = ImageAttachment.from_pixels(picture, "red.png", "screen")
+        question = conversation.add_question("What is this?", [square])
+        reply = conversation.start_reply(question, model=endpoint.model, endpoint_id=endpoint.id, thinking=False)
+        await ReplyRunner(client, secrets).run(conversation, reply, endpoint,
+                                               AskOptions(model=endpoint.model, thinking=False), lambda _m: None)
+    finally:
+        await client.aclose()
+    return reply
 
 
 def session_members(pid: int) -> list[int]:
@@ -75,17 +91,7 @@ def test_launch_makes_the_server_the_active_endpoint_and_it_answers(tiny_model_d
             assert active.base_url == server.command.base_url and active.base_url.startswith("http://127.0.0.1:")
             assert active.model == str(tiny_model_dir), "transformers serve answers only to the model path"
             # AND an image question through the app's own runner is answered
-            client = ChatClient()
-            try:
-                conversation = Conversation()
-                picture = Image.new("RGB", (56, 56), (200, 30, 30))
-                question = conversation.add_question("What is this?",
-                                                     [ImageAttachment.from_pixels(picture, "red.png", "screen")])
-                reply = conversation.start_reply(question, model=active.model, endpoint_id=active.id, thinking=False)
-                await ReplyRunner(client, secrets).run(conversation, reply, active,
-                                                       AskOptions(model=active.model, thinking=False), lambda _m: None)
-            finally:
-                await client.aclose()
+            reply = await ask_about_a_picture(active, secrets)
             return reply.state, reply.text, pid
         finally:
             await server.supervisor.stop()

@@ -20,12 +20,20 @@ import httpx
 import pytest
 from PIL import Image
 
+from desktop.assistant.local_server import ServerManager, remote_profile_id
+from desktop.assistant.remote_hosts import RemoteHosts
+from desktop.assistant.services import AppPaths
 from desktop.backends.engines import build_command
 from desktop.backends.hardware import probe_hardware
 from desktop.backends.remote import LinkChanged, RemoteError, RemoteSupervisor, SshHost
-from desktop.backends.ssh import KnownHosts, SshConnection, SshTarget
+from desktop.backends.ssh import HostKeyUnknown, KnownHosts, SshConnection, SshTarget
 from desktop.backends.supervisor import ServerCommand, ServerStartFailed, ServerState
-from tests.integration.test_local_server import offline_env, session_members, tiny_plan
+from desktop.chat.conversation import ReplyState
+from desktop.config.hosts import HostBook, SshHostEntry
+from desktop.config.profiles import ProfileBook
+from desktop.config.secrets import SecretStore
+from desktop.config.settings import SettingsStore
+from tests.integration.test_local_server import ask_about_a_picture, offline_env, session_members, tiny_plan
 from tests.support.sshd import SshServer
 
 
@@ -166,3 +174,61 @@ def test_a_server_on_the_host_answers_through_the_tunnel_survives_a_cut_and_stop
     states = [e.state for e in events if hasattr(e, "state")]
     assert states[:3] == [ServerState.STARTING, ServerState.LOADING, ServerState.READY]
     assert states[-1] is ServerState.STOPPED
+
+
+@pytest.mark.tiny_model
+def test_the_manager_runs_a_server_on_a_host_as_the_active_endpoint_and_finds_it_again(
+        sshd: SshServer, tiny_model_dir: Path, tmp_path: Path, app_paths: AppPaths) -> None:
+    settings = SettingsStore(app_paths.settings_file)
+    profiles, secrets = ProfileBook(settings), SecretStore()
+    entry = HostBook(settings).add(SshHostEntry(f"{sshd.user}@127.0.0.1:{sshd.port}", name="gpu-box",
+                                                identity_file=str(sshd.key), python=sys.executable))
+    shown: list[HostKeyUnknown] = []
+
+    async def confirm(unknown: HostKeyUnknown) -> bool:
+        shown.append(unknown)
+        return True
+
+    config = tmp_path / "ssh_config"
+    config.write_text("")
+
+    def hosts() -> RemoteHosts:
+        return RemoteHosts(app_paths.known_hosts, confirm_host=confirm, config_file=config, user_known_hosts=[])
+
+    async def scenario() -> tuple[ReplyState, str, int]:
+        first = hosts()
+        manager = ServerManager(profiles, secrets, app_paths)
+        ssh = await first.open(entry)
+        ssh.state_dir = str(tmp_path / "state")
+        server = await manager.launch(tiny_plan(), str(tiny_model_dir), Path(sys.executable).with_name("transformers"),
+                                      extra_env=offline_env(tmp_path), ready_timeout_s=240, host=(entry, ssh))
+        active = profiles.active()
+        assert active is not None and active.id == remote_profile_id(entry) == server.profile.id
+        assert active.name.startswith("gpu-box: ") and active.base_url == server.supervisor.base_url
+        reply = await ask_about_a_picture(active, secrets)
+        pid = server.supervisor.pid
+        assert pid is not None
+        # WHEN the app quits keeping it running, and starts again
+        await manager.shutdown(keep_running=True)
+        await first.close_all()
+        later = ServerManager(profiles, secrets, app_paths)
+        note = later.remote_note()
+        assert note is not None and note.host_id == entry.id
+        second = hosts()
+        ssh_again = await second.open(entry)
+        ssh_again.state_dir = str(tmp_path / "state")
+        record = await ssh_again.find_server()
+        assert record is not None and record.pid == pid
+        adopted = await later.adopt_remote(entry, ssh_again, record, note.local_port)
+        assert adopted.state is ServerState.READY and profiles.active().id == remote_profile_id(entry)  # type: ignore[union-attr]
+        # THEN stopping it there leaves nothing, here or there
+        await later.stop()
+        assert await ssh_again.find_server() is None
+        assert later.remote_note() is None
+        await second.close_all()
+        return reply.state, reply.text, pid
+
+    state, text, pid = asyncio.run(scenario())
+    assert state is ReplyState.COMPLETE and text
+    assert len(shown) == 1 and shown[0].keys[0].fingerprint == sshd.host_fingerprint, "asked once, then known"
+    assert session_members(pid) == []

@@ -142,3 +142,15 @@ def test_targets_parse_as_people_write_them() -> None:
     assert SshTarget("gpu1", port=2222).known_hosts_name == "[gpu1]:2222"
     with pytest.raises(ValueError):
         SshTarget("-oProxyCommand=evil")
+
+
+def test_the_hosts_home_is_the_tests_own(sshd: SshServer, tmp_path: Path) -> None:
+    async def scenario() -> str:
+        ssh = connection(sshd, tmp_path)
+        await ssh.connect()
+        try:
+            return (await ssh.run("python3 -c 'import os; print(os.path.expanduser(\"~\"))'"))[1].strip()
+        finally:
+            await ssh.close()
+
+    assert asyncio.run(scenario()) == str(sshd.home)

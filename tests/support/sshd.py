@@ -56,6 +56,9 @@ class SshServer:
         self.authorized = folder / "authorized_keys"
         self.authorized.write_text(Path(f"{self.key}.pub").read_text() + Path(f"{self.locked_key}.pub").read_text())
         self.authorized.chmod(0o600)
+        # The "remote" user's home: a folder of the test's, so nothing lands in the real one.
+        self.home = folder / "home"
+        self.home.mkdir(exist_ok=True)
         self.log = folder / "sshd.log"
         self.config = folder / "sshd_config"
         self.config.write_text("\n".join([
@@ -63,7 +66,8 @@ class SshServer:
             f"AuthorizedKeysFile {self.authorized}", f"PidFile {folder / 'sshd.pid'}", "StrictModes no",
             "UsePAM no", "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
             "PermitRootLogin prohibit-password", "AllowTcpForwarding local", "X11Forwarding no",
-            "AcceptEnv LANG LC_*", "Subsystem sftp internal-sftp", "LogLevel VERBOSE", "",
+            "AcceptEnv LANG LC_*", "Subsystem sftp internal-sftp", "LogLevel VERBOSE", f"SetEnv HOME={self.home}",
+            "",
         ]))
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -197,9 +197,11 @@ class PlanDetails(QWidget):
 
     def show_plan(self, choice: ModelChoice, plan: Plan, engine: EngineStatus | None, files: FolderState | None,
                   *, install: JobView, download: JobView, command: str, server_busy: bool,
-                  is_running: bool = False, launching: bool = False, space: DiskSpace | None = None) -> None:
+                  is_running: bool = False, launching: bool = False, space: DiskSpace | None = None,
+                  host: str = "", host_download: str = "") -> None:
         """Fill every part for `plan`; `engine` and `files` are None while they are being checked; `space` is the
-        room for what is left to download (None: unknown, the download checks it itself)."""
+        room for what is left to download (None: unknown, the download checks it itself). `host`: the SSH host
+        it would run on ("": this computer), `host_download`: the command that downloads its files there."""
         self.setEnabled(True)
         self._engine = plan.engine
         self.title.setText(_("<b>{model}</b> with {engine}").format(model=html.escape(choice.spec.name),
@@ -223,11 +225,19 @@ class PlanDetails(QWidget):
                                         else _("Install"))
         self.existing_button.setText(_("Use an existing install…") if pip_engine else _("Choose llama-server…"))
         self.existing_button.setEnabled(not install.running)
+        self.existing_button.setVisible(not host)
+        if host:
+            self.install_button.setVisible(False)
         self.install_job.show_job(install)
         # Files
         no_room = "" if download.running or space is None or space.enough else self._no_room(choice, space)
         self.files_text.setText(self._files_text(choice, files, download) + (f"\n{no_room}" if no_room else ""))
-        self.download_button.setVisible(choice.downloadable)
+        if host and files is not None:
+            self.files_text.setText(
+                _("On {host}: {path}").format(host=host, path=choice.folder) if files.complete else
+                _("Not on {host} yet (about {size}). Download it there; the app cannot download to a host yet:\n"
+                  "{command}").format(host=host, size=format_bytes(choice.spec.download_bytes), command=host_download))
+        self.download_button.setVisible(choice.downloadable and not host)
         self.download_button.setEnabled(files is not None and not files.complete and not download.running
                                         and not no_room)
         self.download_button.setToolTip(no_room)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 import shutil
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.assistant.local_models import (
+    EngineLocation,
     EngineStatus,
     FolderState,
     ModelChoice,
@@ -50,8 +52,10 @@ from desktop.assistant.local_models import (
     use_engine_python,
 )
 from desktop.assistant.local_server import AdoptedServer, ServerEvent, ServerManager, StageReached
+from desktop.assistant.remote_hosts import RemoteHosts
+from desktop.assistant.remote_models import HostInventory, download_command, install_command, inventory
 from desktop.assistant.services import Services
-from desktop.backends.catalog import Engine, format_bytes
+from desktop.backends.catalog import CATALOG, Engine, format_bytes
 from desktop.backends.downloads import (
     DiskSpace,
     DiskUsage,
@@ -66,6 +70,7 @@ from desktop.backends.hardware import HardwareReport, describe, probe_hardware
 from desktop.backends.installer import InstallCancelled, InstalledEngine, InstallProgress, install_engine, use_existing
 from desktop.backends.log_advice import classify
 from desktop.backends.planner import Fit, Plan
+from desktop.backends.remote import LinkChanged, RemoteSupervisor, SshHost
 from desktop.backends.supervisor import (
     LogLines,
     RunningServerRecord,
@@ -76,11 +81,13 @@ from desktop.backends.supervisor import (
     free_port,
     port_is_free,
 )
+from desktop.config.hosts import HostBook, SshHostEntry
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.ui.notifier import Notifier
 from desktop.ui.operations import run_async
 from desktop.ui.servers.details import FIT_COLOURS, JobView, PlanDetails, describe_download, fit_label
+from desktop.ui.servers.hosts import HostSelector, remote_hosts_for
 from desktop.ui.servers.running import MUTED, RunningServerView
 
 log = logging.getLogger(__name__)
@@ -118,7 +125,8 @@ class LocalServersWindow(QWidget):
 
     def __init__(self, services: Services, notifier: Notifier, manager: ServerManager, *,
                  probe: Callable[[Path], HardwareReport] = probe_hardware,
-                 disk_usage: Callable[[Path], DiskUsage] = shutil.disk_usage, parent: QWidget | None = None) -> None:
+                 disk_usage: Callable[[Path], DiskUsage] = shutil.disk_usage,
+                 remote_hosts: RemoteHosts | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.setObjectName("local_servers_window")
         self.setWindowTitle(_("Local servers"))
@@ -145,6 +153,11 @@ class LocalServersWindow(QWidget):
         self._port = free_port()
         self._selected_key: tuple[str, Engine] | None = None
         self._launching: tuple[ModelChoice, Plan] | None = None
+        # Where servers run: this computer (None) or an SSH host, with what was found there.
+        self.remote_hosts = remote_hosts or remote_hosts_for(self, services.paths.known_hosts)
+        self._host: SshHostEntry | None = None
+        self._ssh: SshHost | None = None
+        self._inventory: HostInventory | None = None
         self._build()
         manager.on_event = self.handle_event
         self._adopted_timer = QTimer(self)
@@ -155,6 +168,9 @@ class LocalServersWindow(QWidget):
     # -- layout -------------------------------------------------------------------------------------
     def _build(self) -> None:
         layout = QVBoxLayout(self)
+        self.host_selector = HostSelector(HostBook(self._services.settings))
+        self.host_selector.changed.connect(self.set_host)
+        layout.addWidget(self.host_selector)
         top = QHBoxLayout()
         self.hardware_label = QLabel(_("Checking this computer…"))
         self.hardware_label.setObjectName("hardware_summary")
@@ -256,7 +272,26 @@ class LocalServersWindow(QWidget):
         self.refresh_button.setEnabled(True)
         self._notifier.show_error(error, self)
 
+    def set_host(self, host: SshHostEntry | None) -> asyncio.Task[None]:
+        """Show what `host` (None: this computer) can run, and start servers there."""
+        previous = self._host
+        if previous is not None and previous != host and not (self.manager.running and self.manager.host == previous):
+            self._keep(run_async(self.remote_hosts.close(previous), notifier=self._notifier, owner=self))
+        self._host, self._ssh, self._inventory = host, None, None
+        self._engines, self._files, self._space = {}, {}, {}
+        self._previews.clear()
+        for widget in (self.source_box, self.add_folder_button, self.remove_folder_button):
+            widget.setEnabled(host is None)
+        self.hardware_label.setText(_("Connecting to {host}…").format(host=host.label) if host is not None
+                                    else _("Checking this computer…"))
+        self.tree.clear()
+        self._rows = []
+        return self.refresh()
+
     async def _load(self) -> None:
+        if self._host is not None:
+            await self._load_host(self._host)
+            return
         settings, data = self._services.settings, self._services.paths.data
         self._hardware = await asyncio.to_thread(self._probe, models_dir(settings))
         self._show_hardware(self._hardware)
@@ -276,12 +311,38 @@ class LocalServersWindow(QWidget):
             if not self.manager.running and (self.launch_task is None or self.launch_task.done()):
                 self.running.left_over.offer(record)
 
-    def _show_hardware(self, report: HardwareReport) -> None:
+    async def _load_host(self, host: SshHostEntry) -> None:
+        """Connect (asking what must be asked), probe the host, and plan the catalog's models for it."""
+        ssh = await self.remote_hosts.open(host)
+        self._hardware = await ssh.probe()
+        found = await inventory(ssh)
+        if self._host is not host:
+            return  # another computer was chosen meanwhile
+        self._ssh, self._inventory = ssh, found
+        self._show_hardware(self._hardware, host.label)
+        choices = [ModelChoice(spec, Path(found.folder(spec))) for spec in CATALOG]
+        self._files = {c.spec.id: FolderState(found.models.get(c.spec.id, False)) for c in choices}
+        self._space = {c.spec.id: None for c in choices}
+        self._fill(choices)
+        self._engines = {engine: self._host_engine(engine, found, host) for engine in Engine}
+        self._show_selected()
+
+    @staticmethod
+    def _host_engine(engine: Engine, found: HostInventory, host: SshHostEntry) -> EngineStatus:
+        program = found.engines.get(engine)
+        location = EngineLocation(engine, Path(program) if program else None, existing=True)
+        if program:
+            return EngineStatus(location, True, _("On {host}: {program}").format(host=host.label, program=program))
+        return EngineStatus(location, False, _("Not found on {host}. Install it there (the app cannot install on a "
+                                               "host yet): {command}").format(host=host.label,
+                                                                              command=install_command(found, engine)))
+
+    def _show_hardware(self, report: HardwareReport, where: str | None = None) -> None:
         lines = describe(report)
         problem_prefix = _("Problem: {problem}").split("{problem}")[0]
         facts = [line for line in lines if not line.startswith(problem_prefix)]
         problems = [line for line in lines if line not in facts]
-        text = "<b>" + _("This computer") + "</b>: " + " · ".join(facts)
+        text = "<b>" + html.escape(where or _("This computer")) + "</b>: " + " · ".join(facts)
         if problems:
             text += f'<br><span style="color:{MUTED}">' + " · ".join(problems) + "</span>"
         self.hardware_label.setText(text)
@@ -373,7 +434,9 @@ class LocalServersWindow(QWidget):
             install=self._installs.get(entry.engine, JobView()),
             download=self._downloads.get(choice.spec.id, JobView()), space=self._space.get(choice.spec.id),
             command=self._command_preview(choice, entry), server_busy=self.manager.running,
-            is_running=self._is_running(choice, entry), launching=self.launching)
+            is_running=self._is_running(choice, entry), launching=self.launching,
+            host=self._host.label if self._host is not None else "",
+            host_download=download_command(self._inventory, choice.spec) if self._inventory is not None else "")
 
     @property
     def launching(self) -> bool:
@@ -382,7 +445,7 @@ class LocalServersWindow(QWidget):
 
     def _is_running(self, choice: ModelChoice, entry: Plan) -> bool:
         manager = self.manager
-        return (manager.running and manager.adopted is None and manager.plan is not None
+        return (manager.running and manager.adopted is None and manager.plan is not None and manager.host == self._host
                 and manager.plan.model.id == choice.spec.id and manager.plan.engine is entry.engine)
 
     def _command_preview(self, choice: ModelChoice, entry: Plan) -> str:
@@ -598,8 +661,10 @@ class LocalServersWindow(QWidget):
         self._port = port
         self._launching = (choice, entry)
         self.running.left_over.offer(None)
+        host = (self._host, self._ssh) if self._host is not None and self._ssh is not None else None
+        folder = str(choice.folder) if host is None else self._inventory.folder(choice.spec)  # type: ignore[union-attr]
         self.launch_task = run_async(
-            self.manager.launch(entry, str(choice.folder), status.location.program, port=port),
+            self.manager.launch(entry, folder, status.location.program, port=port, host=host),
             notifier=self._notifier, owner=self, on_done=lambda _server: self._ready(), on_error=self._start_failed)
         self.launch_task.add_done_callback(lambda _task: self._show_selected() if shiboken6.isValid(self) else None)
         self._show_selected()
@@ -626,6 +691,11 @@ class LocalServersWindow(QWidget):
 
     def handle_event(self, event: ServerEvent) -> None:
         """The manager's events, on the UI thread."""
+        if isinstance(event, LinkChanged):
+            self._show_manager_state()
+            if not event.up:
+                self.running.append_log((f"[{event.reason}]",))
+            return
         if isinstance(event, LogLines):
             self.running.append_log(event.lines)
         elif isinstance(event, StageReached):
@@ -670,8 +740,15 @@ class LocalServersWindow(QWidget):
             return
         name = manager.plan.model.name if manager.plan is not None else supervisor.command.model
         engine = manager.plan.engine.label if manager.plan is not None else supervisor.command.engine
-        url = supervisor.command.base_url
+        url = supervisor.base_url
         state = supervisor.state
+        if isinstance(supervisor, RemoteSupervisor) and manager.host is not None:
+            where = manager.host.label
+            if not supervisor.link_up and state is ServerState.READY:
+                self.running.set_state(_("The SSH link to {host} dropped; reconnecting… {model} keeps running "
+                                         "there.").format(host=where, model=name), ServerState.LOADING)
+                return
+            engine = _("{engine} on {host}").format(engine=engine, host=where)
         text = {
             ServerState.STARTING: _("Starting {model} on {engine}…"),
             ServerState.LOADING: _("Starting {model} on {engine} at {url} (process {pid})…"),

@@ -1,0 +1,80 @@
+"""The Local servers window on an SSH host, against a real sshd on 127.0.0.1: the host added in its dialog,
+its unknown key shown with the fingerprint and trusted, the app's own probe run there, the catalog planned
+for it, and what is missing there said with the commands to run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from desktop.assistant.services import Services
+from desktop.backends.catalog import Engine
+from desktop.config.hosts import HostBook
+from desktop.ui.servers.hosts import AddHostDialog
+from desktop.ui.servers.window import LocalServersWindow
+from tests.gui.test_local_servers_window import h100, machine
+from tests.support.servers_window import open_servers_window
+from tests.support.sshd import SshServer
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    with SshServer(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
+
+
+def top_level(name: str) -> QWidget | None:
+    return next((w for w in QApplication.topLevelWidgets() if w.objectName() == name and w.isVisible()), None)
+
+
+def test_a_host_is_added_trusted_probed_and_planned(qtbot: Any, services: Services, sshd: SshServer,
+                                                   tmp_path: Path) -> None:
+    window: LocalServersWindow = open_servers_window(qtbot, services, machine([h100(0)]))
+    config = tmp_path / "ssh_config"
+    config.write_text("")
+    window.remote_hosts.config_file = config  # not the user's ~/.ssh/config
+    window.remote_hosts.known_hosts.user_files = []
+    selector = window.host_selector
+    # WHEN "Add an SSH host…" is chosen and the dialog filled in
+    selector._chosen(selector.box.count() - 1)  # noqa: SLF001 - the item the user picks
+    qtbot.waitUntil(lambda: top_level("add_host_dialog") is not None, timeout=5000)
+    dialog = top_level("add_host_dialog")
+    assert isinstance(dialog, AddHostDialog)
+    dialog.address.setText("not a host!")
+    dialog._accept()  # noqa: SLF001 - the Add button
+    assert dialog.error.isVisible() and "is not an SSH address" in dialog.error.text()
+    dialog.address.setText(f"{sshd.user}@127.0.0.1:{sshd.port}")
+    dialog.name.setText("gpu-box")
+    dialog.identity.setText(str(sshd.key))
+    dialog._accept()  # noqa: SLF001
+    [entry] = HostBook(services.settings).all()
+    assert entry.name == "gpu-box" and selector.current == entry
+    # THEN its unknown key is shown with its fingerprint, and nothing goes on until it is trusted
+    qtbot.waitUntil(lambda: top_level("trust_host_dialog") is not None, timeout=15000)
+    box = top_level("trust_host_dialog")
+    assert isinstance(box, QMessageBox)
+    assert sshd.host_fingerprint in box.informativeText()
+    trust = next(b for b in box.buttons() if b.text() == "Trust and connect")
+    trust.click()
+    # AND the host's own hardware is shown and the catalog is planned for it
+    qtbot.waitUntil(lambda: window.refresh_task is not None and window.refresh_task.done()
+                    and window._inventory is not None, timeout=30000)  # noqa: SLF001
+    assert window.refresh_task.exception() is None
+    assert "gpu-box" in window.hardware_label.text() and "H100" not in window.hardware_label.text()
+    assert window._rows, "the catalog is planned for the host"  # noqa: SLF001
+    assert services.paths.known_hosts.read_text().startswith(f"[127.0.0.1]:{sshd.port} ")
+    # WHEN a vLLM row is chosen: the engine and the files are missing there, and the commands say how
+    window.select("glm-4.6v-flash", Engine.VLLM)
+    details = window.details
+    assert "Not found on gpu-box" in details.engine_text.text() and "/bin/pip install" in details.engine_text.text()
+    assert f"--local-dir {sshd.home}/.local/share/glmv-desktop/models/glm-4.6v-flash" in details.files_text.text()
+    assert not details.install_button.isVisible() and not details.download_button.isVisible()
+    assert not details.start_button.isEnabled()
+    # AND back on this computer, its own machine is shown again
+    selector.choose(None)
+    qtbot.waitUntil(lambda: window.refresh_task is not None and window.refresh_task.done(), timeout=30000)
+    assert "This computer" in window.hardware_label.text() and "H100" in window.hardware_label.text()
