@@ -26,7 +26,7 @@ import logging
 import shlex
 import zipfile
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,14 +83,18 @@ def read_record():
 args = json.loads(sys.stdin.readline() or "{}")
 verb = sys.argv[1]
 state = os.path.expanduser(args["state"])
-record_path = os.path.join(state, "server.json")
+record_path = os.path.join(state, args.get("record_file", "server.json"))
 if verb == "launch":
     os.makedirs(os.path.join(state, "logs"), mode=0o700, exist_ok=True)
     os.chmod(state, 0o700)
+    for folder in args.get("prepare", []):
+        os.makedirs(os.path.expanduser(folder), mode=0o700, exist_ok=True)
     log_path = os.path.join(state, "logs", args["log_name"])
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.write(fd, ("$ " + args["display"] + "\n").encode())
     env = dict(os.environ, PYTHONUNBUFFERED="1", **args["env"])
+    if "GLMV_JOB_STATUS" in env:
+        env["GLMV_JOB_STATUS"] = os.path.expanduser(env["GLMV_JOB_STATUS"])
     try:
         process = subprocess.Popen(args["argv"], stdin=subprocess.DEVNULL, stdout=fd, stderr=subprocess.STDOUT,
                                    env=env, cwd=os.path.expanduser("~"), start_new_session=True)
@@ -98,16 +102,20 @@ if verb == "launch":
         print(json.dumps({"error": str(exc)}))
         sys.exit(0)
     record = dict(args["record"], pid=process.pid, pgid=process.pid, started=started(process.pid),
-                  log_path=log_path)
+                  log_path=log_path, status_path=env.get("GLMV_JOB_STATUS", ""))
     with open(record_path + ".tmp", "w") as f:
         json.dump(record, f)
     os.replace(record_path + ".tmp", record_path)
     print(json.dumps(record))
 elif verb == "status":
     record = read_record()
+    status = None
+    if record is not None and record.get("status_path") and os.path.exists(record["status_path"]):
+        with open(record["status_path"]) as f:
+            status = int(f.read().strip() or -1)
     if record is not None and started(record["pid"]) != record.get("started"):
         record = None
-    print(json.dumps({"record": record}))
+    print(json.dumps({"record": record, "exit_status": status}))
 elif verb == "stop":
     pgid, deadline = int(args["pgid"]), time.time() + float(args.get("timeout", 20))
     if started(pgid) == args.get("started"):
@@ -197,6 +205,7 @@ class SshHost:
         self.python = python
         self.state_dir = state_dir
         self.cache_dir = cache_dir
+        self.job_env: dict[str, str] = {}  # added to every job's environment (a proxy, a package index)
 
     @property
     def label(self) -> str:
@@ -248,10 +257,11 @@ class SshHost:
             raise
         return process.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
-    async def _helper(self, verb: str, args: Mapping[str, Any], timeout: float = 60) -> dict[str, Any]:
-        code, out, err = await self.connection.run(f"{shlex.quote(self.python)} -c {shlex.quote(_HELPER)} {verb}",
-                                                   input_text=json.dumps({**args, "state": self.state_dir}) + "\n",
-                                                   timeout=timeout)
+    async def _helper(self, verb: str, args: Mapping[str, Any], timeout: float = 60,
+                      record: str = "server.json") -> dict[str, Any]:
+        code, out, err = await self.connection.run(
+            f"{shlex.quote(self.python)} -c {shlex.quote(_HELPER)} {verb}",
+            input_text=json.dumps({**args, "state": self.state_dir, "record_file": record}) + "\n", timeout=timeout)
         if code != 0:
             await self.check_python()
             raise RemoteError(_("A command failed on {host}.").format(host=self.label), detail=redact(err.strip()))
@@ -296,6 +306,45 @@ class SshHost:
         answer = await self._helper("stop", {"pgid": record.pid, "started": record.started, "timeout": timeout_s},
                                     timeout=timeout_s + 30)
         return bool(answer.get("stopped"))
+
+    # -- jobs: long commands (an install, a download) that run there on their own, like a server
+    async def start_job(self, name: str, argv: Sequence[str],
+                        env: Mapping[str, str] | None = None) -> RemoteServerRecord:
+        """Run `argv` on the host in its own session with its output in a log; `job_state` tells when it ended and
+        how. Its record is `job-NAME.json` beside the server's."""
+        status = f"{self.state_dir}/jobs/{name}.status"
+        # The exit status is written by a shell around the command: the job outlives the connection.
+        shell = 'rm -f "$GLMV_JOB_STATUS"; code=0; "$@" || code=$?; echo $code > "$GLMV_JOB_STATUS"'
+        wrapped = ["/bin/sh", "-c", shell, "job", *argv]
+        answer = await self._helper("launch", {
+            "argv": wrapped, "env": {**self.job_env, **(env or {}), "GLMV_JOB_STATUS": status},
+            "display": shlex.join(argv), "log_name": f"job-{name}.log",
+            "prepare": [f"{self.state_dir}/jobs"],
+            "record": {"port": 0, "engine": name, "model": ""}}, record=f"job-{name}.json")
+        if "error" in answer:
+            raise RemoteError(_("Could not start {what} on {host}: {error}").format(what=name, host=self.label,
+                                                                                   error=answer["error"]))
+        return RemoteServerRecord.from_dict(answer)
+
+    async def job_state(self, name: str) -> tuple[RemoteServerRecord | None, int | None]:
+        """The job's record while it runs (None once it has ended) and its exit status once it has ended."""
+        answer = await self._helper("status", {}, record=f"job-{name}.json")
+        record = answer.get("record")
+        status = answer.get("exit_status")
+        return (RemoteServerRecord.from_dict(record) if record else None), (int(status) if status is not None else None)
+
+    async def stop_job(self, record: RemoteServerRecord) -> None:
+        """Stop a job and everything it started."""
+        await self._helper("stop", {"pgid": record.pid, "started": record.started, "timeout": 10},
+                           record=f"job-{record.engine}.json", timeout=40)
+
+    async def folder_bytes(self, path: str) -> int:
+        """Bytes in `path` on the host (0 when it is not there)."""
+        code, out, _err = await self.connection.run(f"du -sb {_remote_path(path)} 2>/dev/null || echo 0")
+        try:
+            return int(out.split()[0]) if code == 0 and out.split() else 0
+        except ValueError:
+            return 0
 
     async def follow(self, record: RemoteServerRecord, offset: int) -> asyncio.subprocess.Process:
         """`tail -F` of the server's log from byte `offset` (0: the start), as a process with stdout."""

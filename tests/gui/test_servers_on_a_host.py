@@ -1,6 +1,6 @@
 """The Local servers window on an SSH host, against a real sshd on 127.0.0.1: the host added in its dialog,
 its unknown key shown with the fingerprint and trusted, the app's own probe run there, the catalog planned
-for it, and what is missing there said with the commands to run."""
+for it, what is missing there said with the commands to run, and the engine installed there from the window."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from desktop.ui.servers.window import LocalServersWindow
 from tests.gui.test_local_servers_window import h100, machine
 from tests.support.servers_window import open_servers_window
 from tests.support.sshd import SshServer
+from tests.support.wheels import write_wheel
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +73,22 @@ def test_a_host_is_added_trusted_probed_and_planned(qtbot: Any, services: Servic
     details = window.details
     assert "Not found on gpu-box" in details.engine_text.text() and "/bin/pip install" in details.engine_text.text()
     assert f"--local-dir {sshd.home}/.local/share/glmv-desktop/models/glm-4.6v-flash" in details.files_text.text()
-    assert not details.install_button.isVisible() and not details.download_button.isVisible()
+    assert details.install_button.isVisible() and details.download_button.isVisible()
     assert not details.start_button.isEnabled()
+    # WHEN Install is clicked (pip there finds the engine in a local folder: real venv, real pip, offline)
+    wheels = tmp_path / "wheels"
+    write_wheel(wheels, "vllm", "0.12.0", scripts=("vllm",))
+    write_wheel(wheels, "transformers", "5.2.0")
+    assert window._ssh is not None  # noqa: SLF001
+    window._ssh.job_env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels)}  # noqa: SLF001
+    details.install_button.click()
+    assert details.install_job.bar.isVisible() and details.install_job.cancel_button.isVisible()
+    # THEN it is installed there, in the app's own environment on the host
+    venv_vllm = f"{sshd.home}/.local/share/glmv-desktop/engines/vllm/bin/vllm"
+    qtbot.waitUntil(lambda: f"On gpu-box: {venv_vllm}" in details.engine_text.text(), timeout=120_000)
+    assert "Installed vLLM on gpu-box." in details.install_job.text.text()
+    # (this host has no GPU, so vLLM's verdict stays red: Start stays off and says why)
+    assert "cannot run it" in details.start_hint.text() and not details.start_button.isEnabled()
     # AND back on this computer, its own machine is shown again
     selector.choose(None)
     qtbot.waitUntil(lambda: window.refresh_task is not None and window.refresh_task.done(), timeout=30000)

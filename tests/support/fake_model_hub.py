@@ -77,10 +77,40 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
 
+    def do_HEAD(self) -> None:
+        """What Hugging Face's own client asks before each file: its commit, ETag and size (LFS files through
+        the same redirect as GET)."""
+        hub = self.server.hub
+        path = unquote(urlsplit(self.path).path)
+        record = HubRequest("HEAD", unquote(self.path), None, None, self.headers.get("Authorization"))
+        with hub.lock:
+            hub.requests.append(record)
+        name = path.removeprefix(f"/{hub.repo}/resolve/{hub.revision}/").removeprefix(
+            f"/{hub.repo}/resolve/{hub.commit}/").removeprefix("/cdn/")
+        data = hub.files.get(name)
+        redirect = path.startswith(f"/{hub.repo}/resolve/") and data is not None and hub.lfs(name)
+        record.file, record.status = name, (404 if data is None else 302 if redirect else 200)
+        self.send_response(record.status)
+        if data is not None:
+            etag = hub.sha256(name) if hub.lfs(name) else hashlib.sha1(data).hexdigest()  # noqa: S324
+            self.send_header("X-Repo-Commit", hub.commit)
+            self.send_header("ETag", f'"{etag}"')
+            if hub.lfs(name):
+                self.send_header("X-Linked-Etag", f'"{etag}"')
+                self.send_header("X-Linked-Size", str(len(data)))
+            if redirect:
+                self.send_header("Location", f"/cdn/{name}")
+        self.send_header("Content-Length", "0" if data is None or redirect else str(len(data)))
+        self.end_headers()
+
     def _route(self, hub: FakeModelHub, path: str, query: dict[str, list[str]], record: HubRequest) -> None:
         repo = hub.repo
-        if path == f"/api/models/{repo}/tree/{hub.revision}":
+        if path in (f"/api/models/{repo}/tree/{hub.revision}", f"/api/models/{repo}/tree/{hub.commit}"):
             self._tree(hub, query, record)
+        elif path == f"/api/models/{repo}/revision/{hub.revision}":
+            siblings = [{"rfilename": name, "size": len(data)} for name, data in hub.files.items()]
+            self._json(record, 200, {"id": repo, "sha": hub.commit, "siblings": siblings, "private": False,
+                                     "gated": False, "disabled": False})
         elif path == f"/api/v1/models/{repo}/repo/files":
             if query.get("Revision", [""])[0] != hub.modelscope_revision:
                 return self._json(record, 404, {"Code": 10010205001, "Message": "revision not found"})
@@ -88,8 +118,8 @@ class _Handler(BaseHTTPRequestHandler):
                       "Sha256": hub.listed_sha(name), "Revision": "abc123"} for name, data in hub.files.items()]
             files.append({"Name": "sub", "Path": "sub", "Size": 0, "Type": "tree", "Sha256": ""})
             self._json(record, 200, {"Code": 200, "Data": {"Files": files}, "Success": True})
-        elif path.startswith(f"/{repo}/resolve/{hub.revision}/"):
-            name = path.removeprefix(f"/{repo}/resolve/{hub.revision}/")
+        elif path.startswith((f"/{repo}/resolve/{hub.revision}/", f"/{repo}/resolve/{hub.commit}/")):
+            name = path.removeprefix(f"/{repo}/resolve/{hub.revision}/").removeprefix(f"/{repo}/resolve/{hub.commit}/")
             record.file = name
             if not self._authorized(hub, record):
                 return
@@ -212,6 +242,7 @@ class FakeModelHub:
         self.files = dict(files)
         self.repo = repo
         self.revision = "main"
+        self.commit = "0123456789abcdef0123456789abcdef01234567"  # the revision's commit, as HF reports it
         self.modelscope_revision = "master"
         self.token = TOKEN
         self.gated = False

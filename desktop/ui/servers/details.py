@@ -225,9 +225,7 @@ class PlanDetails(QWidget):
                                         else _("Install"))
         self.existing_button.setText(_("Use an existing install…") if pip_engine else _("Choose llama-server…"))
         self.existing_button.setEnabled(not install.running)
-        self.existing_button.setVisible(not host)
-        if host:
-            self.install_button.setVisible(False)
+        self.existing_button.setVisible(not host)  # on a host, an engine on its PATH is found by itself
         self.install_job.show_job(install)
         # Files
         no_room = "" if download.running or space is None or space.enough else self._no_room(choice, space)
@@ -235,9 +233,10 @@ class PlanDetails(QWidget):
         if host and files is not None:
             self.files_text.setText(
                 _("On {host}: {path}").format(host=host, path=choice.folder) if files.complete else
-                _("Not on {host} yet (about {size}). Download it there; the app cannot download to a host yet:\n"
-                  "{command}").format(host=host, size=format_bytes(choice.spec.download_bytes), command=host_download))
-        self.download_button.setVisible(choice.downloadable and not host)
+                _("Not on {host} yet (about {size}). Download fetches it there with Hugging Face's hf, which comes "
+                  "with the engine; or run there:\n{command}").format(
+                    host=host, size=format_bytes(choice.spec.download_bytes), command=host_download))
+        self.download_button.setVisible(choice.downloadable)
         self.download_button.setEnabled(files is not None and not files.complete and not download.running
                                         and not no_room)
         self.download_button.setToolTip(no_room)

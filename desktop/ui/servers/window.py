@@ -53,7 +53,15 @@ from desktop.assistant.local_models import (
 )
 from desktop.assistant.local_server import AdoptedServer, ServerEvent, ServerManager, StageReached
 from desktop.assistant.remote_hosts import RemoteHosts
-from desktop.assistant.remote_models import HostInventory, download_command, install_command, inventory
+from desktop.assistant.remote_models import (
+    HostInventory,
+    HostJobCancelled,
+    download_command,
+    download_on_host,
+    install_command,
+    install_on_host,
+    inventory,
+)
 from desktop.assistant.services import Services
 from desktop.backends.catalog import CATALOG, Engine, format_bytes
 from desktop.backends.downloads import (
@@ -333,9 +341,9 @@ class LocalServersWindow(QWidget):
         location = EngineLocation(engine, Path(program) if program else None, existing=True)
         if program:
             return EngineStatus(location, True, _("On {host}: {program}").format(host=host.label, program=program))
-        return EngineStatus(location, False, _("Not found on {host}. Install it there (the app cannot install on a "
-                                               "host yet): {command}").format(host=host.label,
-                                                                              command=install_command(found, engine)))
+        return EngineStatus(location, False, _("Not found on {host}. Install puts it in the app's own environment "
+                                               "there; or install it yourself: {command}").format(
+            host=host.label, command=install_command(found, engine)))
 
     def _show_hardware(self, report: HardwareReport, where: str | None = None) -> None:
         lines = describe(report)
@@ -558,9 +566,16 @@ class LocalServersWindow(QWidget):
             job.fraction, job.text = update.fraction, update.message
             self._show_selected()
 
+        host = self._host_job()
+
         def done(result: object) -> None:
             installed = result if isinstance(result, InstalledEngine) else None
             self._install_cancels.pop(engine, None)
+            if host is not None:
+                self._installs[engine] = JobView(False, 1.0, _("Installed {engine} on {host}.").format(
+                    engine=engine.label, host=host[0].label))
+                self._keep(run_async(self._reinventory(), notifier=self._notifier, owner=self))
+                return
             use_engine_python(self._services.settings, engine, None)  # the app's own from now on
             self._installs[engine] = JobView(False, 1.0, _("Installed {engine} {version}.").format(
                 engine=engine.label, version=installed.version if installed else ""))
@@ -568,16 +583,20 @@ class LocalServersWindow(QWidget):
 
         def failed(error: BaseException) -> None:
             self._install_cancels.pop(engine, None)
-            if isinstance(error, InstallCancelled):
+            if isinstance(error, InstallCancelled | HostJobCancelled):
                 self._installs[engine] = JobView(False, -1, _("Install cancelled."))
             else:
                 self._installs[engine] = JobView(False, -1, getattr(error, "message", str(error)))
                 self._notifier.show_error(error, self)
-            self._recheck_engine(engine)
+            if host is None:
+                self._recheck_engine(engine)
+            else:
+                self._keep(run_async(self._reinventory(), notifier=self._notifier, owner=self))
 
-        task = run_async(install_engine(engine, self._services.paths.data, on_progress=progress,
-                                        on_log=lambda _line: None, cancel=cancel),
-                         notifier=self._notifier, owner=self, on_done=done, on_error=failed)
+        work = install_engine(engine, self._services.paths.data, on_progress=progress, on_log=lambda _line: None,
+                              cancel=cancel) if host is None else install_on_host(
+            host[1], host[2], engine, on_progress=progress, on_log=lambda _line: None, cancel=cancel)
+        task = run_async(work, notifier=self._notifier, owner=self, on_done=done, on_error=failed)
         self._keep(task)
         self._show_selected()
         return task
@@ -607,7 +626,19 @@ class LocalServersWindow(QWidget):
             if self._selected_key is not None and self._selected_key[0] == model_id:
                 self.details.download_job.show_job(job)
 
+        host = self._host_job()
+
+        def on_host_progress(done: int, total: int) -> None:
+            done = min(done, total)
+            progress(DownloadProgress(file="", file_done=done, file_total=total, done=done, total=total, files_done=0,
+                                      files_total=1, bytes_per_s=0.0))
+
         async def fetch() -> object:
+            if host is not None:
+                mirror = endpoint if source is ModelSource.HUGGING_FACE else None
+                await download_on_host(host[1], host[2], choice.spec, on_progress=on_host_progress, cancel=cancel,
+                                       endpoint=mirror)
+                return None
             import httpx
 
             async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), trust_env=True) as client:
@@ -617,9 +648,13 @@ class LocalServersWindow(QWidget):
         def finished(text: str) -> None:
             self._downloads[model_id] = JobView(False, -1, text)
             self._download_cancels.pop(model_id, None)
-            self._keep(run_async(self._recheck_files(choice), notifier=self._notifier, owner=self))
+            again = self._recheck_files(choice) if host is None else self._reinventory()
+            self._keep(run_async(again, notifier=self._notifier, owner=self))
 
         def failed(error: BaseException) -> None:
+            if isinstance(error, HostJobCancelled):
+                finished(_("Download stopped. The files that arrived whole are kept; Download fetches the rest."))
+                return
             if isinstance(error, DownloadCancelled):
                 finished(_("Download paused. What arrived is kept: Resume continues from there."))
                 return
@@ -632,6 +667,26 @@ class LocalServersWindow(QWidget):
         self._refresh_row_cells()
         self._show_selected()
         return task
+
+    def _host_job(self) -> tuple[SshHostEntry, SshHost, HostInventory] | None:
+        """The host an install or download goes to now (None: this computer)."""
+        if self._host is None or self._ssh is None or self._inventory is None:
+            return None
+        return self._host, self._ssh, self._inventory
+
+    async def _reinventory(self) -> None:
+        """Look again at what the host has (after an install or a download there)."""
+        host, ssh = self._host, self._ssh
+        if host is None or ssh is None:
+            return
+        found = await inventory(ssh)
+        if self._host is not host:
+            return
+        self._inventory = found
+        self._files = {spec.id: FolderState(found.models.get(spec.id, False)) for spec in CATALOG}
+        self._engines = {engine: self._host_engine(engine, found, host) for engine in Engine}
+        self._refresh_row_cells()
+        self._show_selected()
 
     async def _recheck_files(self, choice: ModelChoice) -> None:
         files = await asyncio.to_thread(folder_state, choice)
