@@ -654,6 +654,19 @@ def _size(mib: int) -> str:
     return format_bytes(mib * MIB) if mib > 0 else "?"
 
 
+def _alike(gpus: list[GpuInfo]) -> list[list[GpuInfo]]:
+    """Runs of GPUs of the same model, memory and compute capability, in order (a server's 8 GPUs: one run)."""
+    groups: list[list[GpuInfo]] = []
+    for gpu in gpus:
+        last = groups[-1][-1] if groups else None
+        if last is not None and (last.name, last.memory_total_mib, last.compute_capability) == (
+                gpu.name, gpu.memory_total_mib, gpu.compute_capability):
+            groups[-1].append(gpu)
+        else:
+            groups.append([gpu])
+    return groups
+
+
 def describe(report: HardwareReport) -> list[str]:
     """Short lines for doctor and the local-models panel, problems last ("Problem: ...")."""
     lines = [
@@ -677,7 +690,19 @@ def describe(report: HardwareReport) -> list[str]:
                 driver=report.nvidia_driver, cuda=report.cuda_version or "?"
             )
         )
-    for gpu in report.gpus:
+    for group in _alike(report.gpus):
+        if len(group) > 1:
+            gpu = group[0]
+            capability = (_("compute {major}.{minor}").format(major=gpu.compute_capability[0],
+                                                              minor=gpu.compute_capability[1])
+                          if gpu.compute_capability else _("compute capability unknown"))
+            lines.append(_("GPUs {first}–{last}: {count} × {name}, {total} each, at least {free} free each, "
+                           "{capability}").format(first=gpu.index, last=group[-1].index, count=len(group),
+                                                  name=gpu.name, total=_size(gpu.memory_total_mib),
+                                                  free=_size(min(g.memory_free_mib for g in group)),
+                                                  capability=capability))
+            continue
+        gpu = group[0]
         if gpu.compute_capability:
             lines.append(
                 _("GPU {index}: {name}, {total} total, {free} free, compute {major}.{minor}").format(

@@ -146,6 +146,22 @@ class HostKey:
     fingerprint: str  # SHA256:…
 
 
+@dataclass(frozen=True)
+class ResolvedHost:
+    """A target after ssh's configuration: the real host name and port, and a HostKeyAlias if one is set."""
+
+    hostname: str
+    port: int
+    alias: str | None = None
+
+    @property
+    def known_hosts_name(self) -> str:
+        """The name its key is kept under: the alias, the host, or [host]:port for another port than 22."""
+        if self.alias:
+            return self.alias
+        return f"[{self.hostname}]:{self.port}" if self.port != 22 else self.hostname
+
+
 def ssh_program(name: str = "ssh") -> str:
     """The path of an OpenSSH program; raise SshUnavailable where there is none."""
     found = shutil.which(name)
@@ -191,18 +207,16 @@ class KnownHosts:
         """Every file ssh checks, the user's first."""
         return [*self.user_files, self.path]
 
-    async def scan(self, target: SshTarget, timeout: float = 10.0) -> list[HostKey]:
+    async def scan(self, target: SshTarget, resolved: ResolvedHost, timeout: float = 10.0) -> list[HostKey]:
         """The host's public keys, fetched with ssh-keyscan (not yet trusted); raise SshUnreachable if none."""
-        argv = [ssh_program("ssh-keyscan"), "-T", str(int(timeout))]
-        if target.port:
-            argv += ["-p", str(target.port)]
-        code, out, err = await _run([*argv, "--", target.host], timeout=timeout + 5)
+        argv = [ssh_program("ssh-keyscan"), "-T", str(int(timeout)), "-p", str(resolved.port)]
+        code, out, err = await _run([*argv, "--", resolved.hostname], timeout=timeout + 5)
         keys = []
         for line in out.decode("utf-8", "replace").splitlines():
             if not line.strip() or line.startswith("#"):
                 continue
             _host, kind, blob = line.split()[:3]
-            named = f"{target.known_hosts_name} {kind} {blob}"
+            named = f"{resolved.known_hosts_name} {kind} {blob}"
             keys.append(HostKey(named, kind, await self._fingerprint(named)))
         if not keys:
             raise SshUnreachable(_("{host} did not answer as an SSH server.").format(host=target.label),
@@ -225,11 +239,11 @@ class KnownHosts:
             for key in keys:
                 file.write(key.line.rstrip("\n") + "\n")
 
-    async def is_known(self, target: SshTarget) -> bool:
-        """Whether any known_hosts file has a key for `target` (whichever key: ssh itself checks it)."""
+    async def is_known(self, resolved: ResolvedHost) -> bool:
+        """Whether any known_hosts file has a key for the host (whichever key: ssh itself checks it)."""
         for path in self.files:
             if path.is_file():
-                code, _out, _err = await _run([ssh_program("ssh-keygen"), "-F", target.known_hosts_name, "-f",
+                code, _out, _err = await _run([ssh_program("ssh-keygen"), "-F", resolved.known_hosts_name, "-f",
                                                str(path)], timeout=10)
                 if code == 0:
                     return True
@@ -263,6 +277,7 @@ class SshConnection:
         self._master: asyncio.subprocess.Process | None = None
         self._askpass_server: asyncio.AbstractServer | None = None
         self._asked = 0
+        self._resolved: ResolvedHost | None = None
 
     # -- the master connection
     @property
@@ -300,8 +315,9 @@ class SshConnection:
         if self.connected:
             return
         ssh = ssh_program()
-        if not await self.known_hosts.is_known(self.target):
-            raise HostKeyUnknown(self.target, await self.known_hosts.scan(self.target))
+        resolved = self._resolved = await self.resolve()
+        if not await self.known_hosts.is_known(resolved):
+            raise HostKeyUnknown(self.target, await self.known_hosts.scan(self.target, resolved))
         await self._close_master()
         self._dir = Path(tempfile.mkdtemp(prefix="glmv-ssh-"))  # short: a socket path has ~100 bytes
         self._dir.chmod(stat.S_IRWXU)
@@ -325,6 +341,19 @@ class SshConnection:
         await self._close_master()
         raise error
 
+    async def resolve(self) -> ResolvedHost:
+        """Where the target really is, as ssh's configuration (an alias, a HostName, a Port) says."""
+        code, out, err = await _run([ssh_program(), "-G", *self.options(), "--", self.target.host], timeout=10)
+        if code != 0:
+            raise SshError(_("ssh could not read its configuration for {host}.").format(host=self.target.label),
+                           _("Check ~/.ssh/config."), detail=err.decode("utf-8", "replace").strip())
+        values: dict[str, str] = {}
+        for line in out.decode("utf-8", "replace").splitlines():
+            key, _space, value = line.partition(" ")
+            values.setdefault(key.lower(), value.strip())
+        return ResolvedHost(values.get("hostname", self.target.host), int(values.get("port", "22") or 22),
+                            values.get("hostkeyalias") or None)
+
     async def _check(self) -> bool:
         code, _out, _err = await _run([ssh_program(), "-S", str(self.control_path), "-O", "check", *self.options(),
                                        "--", self.target.host], timeout=10)
@@ -339,7 +368,8 @@ class SshConnection:
             with contextlib.suppress(TimeoutError):
                 text = (await asyncio.wait_for(master.stderr.read(), 5)).decode("utf-8", "replace")
             await master.wait()
-        return classify_ssh_error(text, self.target, asked=self._asked)
+        name = self._resolved.known_hosts_name if self._resolved is not None else self.target.known_hosts_name
+        return classify_ssh_error(text, self.target, asked=self._asked, known_name=name)
 
     async def close(self) -> None:
         """End the master connection (and with it every forward); what runs on the host keeps running."""
@@ -457,7 +487,7 @@ def _free_local_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def classify_ssh_error(stderr: str, target: SshTarget, *, asked: int = 0) -> SshError:
+def classify_ssh_error(stderr: str, target: SshTarget, *, asked: int = 0, known_name: str = "") -> SshError:
     """The user's words for why ssh could not connect, from its stderr."""
     text = stderr.strip()
     host = target.label
@@ -466,7 +496,8 @@ def classify_ssh_error(stderr: str, target: SshTarget, *, asked: int = 0) -> Ssh
             _("{host} presents a different host key than the one on record.").format(host=host),
             _("This happens after the server was reinstalled, or when someone is intercepting the connection. "
               "Ask the server's administrator for its key fingerprint; if it changed for a good reason, remove "
-              "the old key (ssh-keygen -R {name}) and connect again.").format(name=target.known_hosts_name),
+              "the old key (ssh-keygen -R {name}) and connect again.").format(
+                name=known_name or target.known_hosts_name),
             detail=text)
     if "Host key verification failed" in text or "No host key is known" in text:
         return HostKeyChanged(_("The host key of {host} could not be verified.").format(host=host),

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -232,3 +233,44 @@ def test_the_manager_runs_a_server_on_a_host_as_the_active_endpoint_and_finds_it
     assert state is ReplyState.COMPLETE and text
     assert len(shown) == 1 and shown[0].keys[0].fingerprint == sshd.host_fingerprint, "asked once, then known"
     assert session_members(pid) == []
+
+
+def test_the_gpu_check_probes_hosts_over_ssh_and_plans_across_them(tmp_path: Path) -> None:
+    # Two hosts (two ~/.ssh/config aliases of one sshd) whose nvidia-smi answers as 8 H100s each: a stand-in
+    # for the GPUs this machine lacks; the SSH, the probe run there and the planner are real.
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    smi = tools / "nvidia-smi"
+    smi.write_text(NVIDIA_SMI_8_H100)
+    smi.chmod(0o755)
+    with SshServer(tmp_path / "sshd", env={"PATH": f"{tools}:/usr/local/bin:/usr/bin:/bin"}) as server:
+        config = tmp_path / "ssh_config"  # as in ~/.ssh/config (ssh reads that one from the passwd home)
+        config.write_text("".join(
+            f"Host {alias}\n  HostName 127.0.0.1\n  Port {server.port}\n  User {server.user}\n"
+            f"  IdentityFile {server.key}\n  IdentitiesOnly yes\n" for alias in ("gpu-a", "gpu-b")))
+        env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+        env.pop("SSH_AUTH_SOCK", None)
+        check = [sys.executable, "-m", "desktop.backends", "-F", str(config), "--ssh", "gpu-a", "--ssh", "gpu-b",
+                 "--model", "glm-4.6v"]
+        refused = subprocess.run(check, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert refused.returncode == 1 and server.host_fingerprint in refused.stderr and "--trust" in refused.stderr
+        done = subprocess.run([*check, "--trust"], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Hardware of gpu-a (probed over SSH)" in out and "Hardware of gpu-b (probed over SSH)" in out
+    assert "GPUs 0–7: 8 × NVIDIA H100 80GB HBM3" in out
+    assert "Across gpu-a, gpu-b: GLM-4.6V with vllm" in out
+    assert "vllm serve ~/.local/share/glmv-desktop/models/glm-4.6v --host 127.0.0.1" in out
+    assert "fits on one node, gpu-a (8× NVIDIA H100 80GB HBM3): no need to span nodes" in out
+    assert "--tensor-parallel-size 4" in out, "tensor parallel over 4 of its GPUs"
+
+
+NVIDIA_SMI_8_H100 = """#!/bin/sh
+case "$*" in
+  *--query-gpu*)
+    for i in 0 1 2 3 4 5 6 7; do
+      echo "$i, NVIDIA H100 80GB HBM3, GPU-0000000$i, 81559, 80950, 9.0, 580.95.05"
+    done ;;
+  *) echo "| NVIDIA-SMI 580.95.05    Driver Version: 580.95.05    CUDA Version: 13.0 |" ;;
+esac
+"""

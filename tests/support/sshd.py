@@ -42,7 +42,8 @@ def fingerprint(public_key: Path) -> str:
 class SshServer:
     """sshd -D on 127.0.0.1:port for as long as the context lasts."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, env: dict[str, str] | None = None) -> None:
+        """`env`: more variables for the sessions (SetEnv), besides HOME."""
         if not Path(SSHD).exists() or shutil.which("ssh") is None:
             pytest.skip("needs openssh-server and openssh-client (installed by .ci/run)")
         self.folder = folder
@@ -61,12 +62,13 @@ class SshServer:
         self.home.mkdir(exist_ok=True)
         self.log = folder / "sshd.log"
         self.config = folder / "sshd_config"
+        session_env = "SetEnv " + " ".join(f"{k}={v}" for k, v in {"HOME": str(self.home), **(env or {})}.items())
         self.config.write_text("\n".join([
             f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {self.host_key}",
             f"AuthorizedKeysFile {self.authorized}", f"PidFile {folder / 'sshd.pid'}", "StrictModes no",
             "UsePAM no", "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
             "PermitRootLogin prohibit-password", "AllowTcpForwarding local", "X11Forwarding no",
-            "AcceptEnv LANG LC_*", "Subsystem sftp internal-sftp", "LogLevel VERBOSE", f"SetEnv HOME={self.home}",
+            "AcceptEnv LANG LC_*", "Subsystem sftp internal-sftp", "LogLevel VERBOSE", session_env,
             "",
         ]))
         self.process: subprocess.Popen[bytes] | None = None

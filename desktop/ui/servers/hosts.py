@@ -60,6 +60,7 @@ class HostSelector(QWidget):
         self.remove_button.setObjectName("remove_host")
         self.remove_button.clicked.connect(self._remove)
         layout.addWidget(self.remove_button)
+        layout.addStretch(1)
         self._current: SshHostEntry | None = None
         self._fill(None)
         self.box.activated.connect(self._chosen)

@@ -294,6 +294,7 @@ class LocalServersWindow(QWidget):
                                     else _("Checking this computer…"))
         self.tree.clear()
         self._rows = []
+        self._show_manager_state()
         return self.refresh()
 
     async def _load(self) -> None:
@@ -338,7 +339,8 @@ class LocalServersWindow(QWidget):
     @staticmethod
     def _host_engine(engine: Engine, found: HostInventory, host: SshHostEntry) -> EngineStatus:
         program = found.engines.get(engine)
-        location = EngineLocation(engine, Path(program) if program else None, existing=True)
+        own = program is not None and program.startswith(found.engine_venv(engine) + "/")
+        location = EngineLocation(engine, Path(program) if program else None, existing=program is not None and not own)
         if program:
             return EngineStatus(location, True, _("On {host}: {program}").format(host=host.label, program=program))
         return EngineStatus(location, False, _("Not found on {host}. Install puts it in the app's own environment "
@@ -791,7 +793,8 @@ class LocalServersWindow(QWidget):
             return
         supervisor = manager.supervisor
         if supervisor is None:
-            self.running.set_state(_("No local server is running."), None)
+            self.running.set_state(_("No server of the app runs on {host}.").format(host=self._host.label)
+                                   if self._host is not None else _("No local server is running."), None)
             return
         name = manager.plan.model.name if manager.plan is not None else supervisor.command.model
         engine = manager.plan.engine.label if manager.plan is not None else supervisor.command.engine
