@@ -17,15 +17,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-NVIDIA_SMI = """#!/bin/sh
-case "$*" in
-  *--query-gpu*)
-    for i in 0 1 2 3 4 5 6 7; do
-      echo "$i, NVIDIA H100 80GB HBM3, GPU-0000000$i, 81559, 80950, 9.0, 580.95.05"
-    done ;;
-  *) echo "| NVIDIA-SMI 580.95.05    Driver Version: 580.95.05    CUDA Version: 13.0 |" ;;
-esac
-"""
 
 
 async def shoot() -> list[Path]:
@@ -39,15 +30,11 @@ async def shoot() -> list[Path]:
     from desktop.ui.notifier import Notifier
     from desktop.ui.servers.window import LocalServersWindow
     from docs.screenshots.make_local_servers_screenshots import settle, wait
-    from tests.support.sshd import SshServer
+    from tests.support.sshd import SshServer, eight_h100_path
 
     work = Path(tempfile.gettempdir()) / "gpu-box"
     shutil.rmtree(work, ignore_errors=True)
-    tools = work / "tools"
-    tools.mkdir(parents=True)
-    (tools / "nvidia-smi").write_text(NVIDIA_SMI)
-    (tools / "nvidia-smi").chmod(0o755)
-    with SshServer(work, env={"PATH": f"{tools}:/usr/local/bin:/usr/bin:/bin"}) as sshd:
+    with SshServer(work, env={"PATH": eight_h100_path(work / "tools")}) as sshd:
         services = Services.create(AppPaths(config=work / "config", data=work / "data", logs=work / "logs"))
         entry = HostBook(services.settings).add(SshHostEntry(f"{sshd.user}@127.0.0.1:{sshd.port}", name="gpu-box",
                                                              identity_file=str(sshd.key)))

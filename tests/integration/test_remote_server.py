@@ -35,7 +35,7 @@ from desktop.config.profiles import ProfileBook
 from desktop.config.secrets import SecretStore
 from desktop.config.settings import SettingsStore
 from tests.integration.test_local_server import ask_about_a_picture, offline_env, session_members, tiny_plan
-from tests.support.sshd import SshServer
+from tests.support.sshd import SshServer, eight_h100_path
 
 
 @pytest.fixture(scope="module")
@@ -238,12 +238,7 @@ def test_the_manager_runs_a_server_on_a_host_as_the_active_endpoint_and_finds_it
 def test_the_gpu_check_probes_hosts_over_ssh_and_plans_across_them(tmp_path: Path) -> None:
     # Two hosts (two ~/.ssh/config aliases of one sshd) whose nvidia-smi answers as 8 H100s each: a stand-in
     # for the GPUs this machine lacks; the SSH, the probe run there and the planner are real.
-    tools = tmp_path / "tools"
-    tools.mkdir()
-    smi = tools / "nvidia-smi"
-    smi.write_text(NVIDIA_SMI_8_H100)
-    smi.chmod(0o755)
-    with SshServer(tmp_path / "sshd", env={"PATH": f"{tools}:/usr/local/bin:/usr/bin:/bin"}) as server:
+    with SshServer(tmp_path / "sshd", env={"PATH": eight_h100_path(tmp_path / "tools")}) as server:
         config = tmp_path / "ssh_config"  # as in ~/.ssh/config (ssh reads that one from the passwd home)
         config.write_text("".join(
             f"Host {alias}\n  HostName 127.0.0.1\n  Port {server.port}\n  User {server.user}\n"
@@ -264,13 +259,3 @@ def test_the_gpu_check_probes_hosts_over_ssh_and_plans_across_them(tmp_path: Pat
     assert "fits on one node, gpu-a (8× NVIDIA H100 80GB HBM3): no need to span nodes" in out
     assert "--tensor-parallel-size 4" in out, "tensor parallel over 4 of its GPUs"
 
-
-NVIDIA_SMI_8_H100 = """#!/bin/sh
-case "$*" in
-  *--query-gpu*)
-    for i in 0 1 2 3 4 5 6 7; do
-      echo "$i, NVIDIA H100 80GB HBM3, GPU-0000000$i, 81559, 80950, 9.0, 580.95.05"
-    done ;;
-  *) echo "| NVIDIA-SMI 580.95.05    Driver Version: 580.95.05    CUDA Version: 13.0 |" ;;
-esac
-"""

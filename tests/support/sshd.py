@@ -108,3 +108,25 @@ class SshServer:
         """The server's key as a known_hosts line."""
         kind, blob = Path(f"{self.host_key}.pub").read_text().split()[:2]
         return f"[127.0.0.1]:{self.port} {kind} {blob}\n"
+
+
+# A host's nvidia-smi that answers as a server with eight H100s: a stand-in for the GPUs this machine lacks
+# (the probe that reads it, over SSH, is the app's own).
+NVIDIA_SMI_8_H100 = """#!/bin/sh
+case "$*" in
+  *--query-gpu*)
+    for i in 0 1 2 3 4 5 6 7; do
+      echo "$i, NVIDIA H100 80GB HBM3, GPU-0000000$i, 81559, 80950, 9.0, 580.95.05"
+    done ;;
+  *) echo "| NVIDIA-SMI 580.95.05    Driver Version: 580.95.05    CUDA Version: 13.0 |" ;;
+esac
+"""
+
+
+def eight_h100_path(folder: Path) -> str:
+    """A PATH for the host's sessions whose nvidia-smi is the eight-H100 stand-in (written into `folder`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    smi = folder / "nvidia-smi"
+    smi.write_text(NVIDIA_SMI_8_H100)
+    smi.chmod(0o755)
+    return f"{folder}:/usr/local/bin:/usr/bin:/bin"
