@@ -104,16 +104,18 @@ def _servers_arguments(parser: argparse.ArgumentParser) -> None:
     start.add_argument("model", help="the catalog model's id or name, e.g. GLM-4.6V-Flash")
     start.add_argument("--engine", choices=["vllm", "sglang", "transformers", "llama.cpp"],
                        help="the engine (default: the best fit that is installed)")
-    start.add_argument("--host", metavar="HOST", help="an SSH host added in the Local servers window (its name, "
-                                                      "address or id); default: this computer")
+    start.add_argument("--host", metavar="HOST", action="append", default=[],
+                       help="an SSH host added in the Local servers window (its name, address or id); default: this "
+                            "computer. Give it several times to serve a model too large for one from several hosts "
+                            "(vLLM over Ray, or SGLang's multi-node launch), the first as the head")
     sub.add_parser("stop", help="stop the server the app runs (here or on a host)")
 
 
 def _servers_forward(args: argparse.Namespace) -> list[str]:
     words = [args.servers_command] if args.servers_command else []
     if args.servers_command == "start":
-        words += [*(["--engine", args.engine] if args.engine else []), *(["--host", args.host] if args.host else []),
-                  "--", args.model]
+        words += [*(["--engine", args.engine] if args.engine else []),
+                  *(word for host in args.host for word in ("--host", host)), "--", args.model]
     return words
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from desktop.assistant.cluster_start import ClusterStart
 from desktop.assistant.remote_hosts import RemoteServerNote
 from desktop.assistant.services import AppPaths
 from desktop.backends.catalog import Engine
@@ -33,6 +34,7 @@ from desktop.backends.supervisor import (
     LogLines,
     RunningServerRecord,
     ServerCommand,
+    ServerStartFailed,
     ServerState,
     ServerSupervisor,
     StateChanged,
@@ -56,6 +58,7 @@ log = logging.getLogger(__name__)
 
 LOCAL_PROFILE_ID = "local-server"
 DEFAULT_READY_TIMEOUT_S = 900.0  # large models take minutes to load and compile
+RAY_HEAD_SETTLE_S = 3.0  # Ray's head is up (or has failed) before the workers join it
 ENGINE_FLAVOR = {Engine.VLLM: Flavor.VLLM, Engine.SGLANG: Flavor.SGLANG, Engine.LLAMA_CPP: Flavor.LLAMACPP,
                  Engine.TRANSFORMERS: Flavor.TRANSFORMERS}
 
@@ -222,6 +225,7 @@ class ServerManager:
         self.on_event = on_event
         self.supervisor: Supervisor | None = None  # from the launch on, also while loading
         self.host: SshHostEntry | None = None  # where the server runs; None: this computer
+        self.cluster_jobs: list[tuple[SshHost, RemoteServerRecord]] = []  # a multi-node layout's other processes
         self.plan: Plan | None = None
         self.server: LocalServer | None = None  # once ready and active
         self.adopted: AdoptedServer | None = None
@@ -297,14 +301,73 @@ class ServerManager:
             await asyncio.to_thread(RemoteServerNote(self.host.id, supervisor.local_port).save, self.remote_note_path)
         return self.server
 
+    async def launch_cluster(self, start: ClusterStart,
+                             ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S) -> LocalServer:
+        """Stop whatever runs, then start a checked multi-node layout (`cluster_start.prepare_cluster`): the
+        engine's workers as jobs on their nodes first (for vLLM, Ray's head and workers), then the server on
+        the head, reached through a tunnel; once ready the head's endpoint is the active one. Raise
+        ServerStartFailed (everything started is stopped then)."""
+        async with self._launching:
+            await self.stop()
+            cluster = start.plan
+            launches = cluster.launches
+            (head_entry, head), head_launch = start.hosts[0], launches[0]
+            plan = start.as_plan()
+            self.tracker = StartupTracker(cluster.engine)
+            jobs: list[tuple[SshHost, RemoteServerRecord]] = []
+            self.cluster_jobs = jobs
+            holder: list[Supervisor] = []
+
+            def forward(event: SupervisorEvent | LinkChanged) -> None:
+                if holder and holder[0] is self.supervisor:
+                    self._forward(event)
+
+            try:
+                if cluster.engine is Engine.VLLM and len(launches) > 1:
+                    jobs.append((head, await head.start_job("ray-head", head_launch.commands[0], head_launch.env)))
+                    await self._still_running(head, "ray-head", RAY_HEAD_SETTLE_S)
+                    for (_entry, host), launch in zip(start.hosts[1:], launches[1:], strict=True):
+                        jobs.append((host, await host.start_job("ray-worker", launch.commands[0], launch.env)))
+                elif len(launches) > 1:
+                    for rank, ((_entry, host), launch) in enumerate(zip(start.hosts[1:], launches[1:], strict=True), 1):
+                        jobs.append((host, await host.start_job(f"sglang-rank-{rank}", launch.commands[0],
+                                                                launch.env)))
+                command = ServerCommand(argv=tuple(head_launch.commands[-1]), port=start.port,
+                                        engine=cluster.engine.value, api_key=start.api_key, env=head_launch.env,
+                                        model=cluster.model.id)
+                supervisor = RemoteSupervisor(head, command, f"{_file_name(cluster.model.id)}-cluster.log",
+                                              on_event=forward)
+                holder.append(supervisor)
+                self.supervisor, self.plan, self.server, self.host = supervisor, plan, None, head_entry
+                await supervisor.start()
+                await supervisor.wait_ready(ready_timeout_s)
+                self.server = await activate(supervisor, plan, start.model_path, profiles=self.profiles,
+                                             secrets=self.secrets, host=head_entry)
+            except BaseException:
+                await self.stop()
+                raise
+            return self.server
+
+    @staticmethod
+    async def _still_running(host: SshHost, job: str, seconds: float) -> None:
+        """Wait `seconds`; raise ServerStartFailed if the job ended meanwhile."""
+        await asyncio.sleep(seconds)
+        running, status = await host.job_state(job)
+        if running is None:
+            raise ServerStartFailed(_("{job} on {host} ended at once (exit status {status}).").format(
+                job=job, host=host.label, status=status), _("Its log on the host says why."))
+
     async def stop(self) -> None:
-        """Stop the running or adopted server (nothing happens when there is none)."""
+        """Stop the running or adopted server (nothing happens when there is none), and a layout's workers."""
         adopted, self.adopted = self.adopted, None
         if adopted is not None:
             await adopted.stop()
         supervisor = self.supervisor
         if supervisor is not None and not supervisor.detached:
             await supervisor.stop()
+        jobs, self.cluster_jobs = self.cluster_jobs, []
+        for host, record in reversed(jobs):
+            await host.stop_job(record)
             if isinstance(supervisor, RemoteSupervisor):
                 await asyncio.to_thread(self._forget_remote)
 

@@ -68,7 +68,7 @@ class ClusterPlan:
     """The verdict for one model and engine on a set of nodes, and how to start it.
 
     `launches` follows `nodes` (head first). vLLM over several nodes: run the head's first command
-    (`ray start --head`), then each worker's (it stays in the foreground), then the head's last
+    (`ray start --head`), then each worker's (both stay in the foreground), then the head's last
     (`vllm serve`). SGLang: one command per node, started together. The server listens on 127.0.0.1
     on the head only.
     """
@@ -323,8 +323,9 @@ def _launches(result: ClusterPlan, layout: Plan, model_path: str, port: int, api
         argv, env = serve([*flags, "--tensor-parallel-size", str(result.tensor_parallel), "--pipeline-parallel-size",
                            str(result.pipeline_parallel), "--distributed-executor-backend", "ray"], api_key)
         ray = program("ray")
+        # --block: Ray's head stays in the foreground, so it is stopped with the rest (as vLLM's run_cluster.sh).
         launches = [NodeLaunch(head, [[ray, "start", "--head", f"--node-ip-address={head.cluster_address}",
-                                       f"--port={RAY_PORT}", "--disable-usage-stats"], argv],
+                                       f"--port={RAY_PORT}", "--disable-usage-stats", "--block"], argv],
                                {**env, "VLLM_HOST_IP": head.cluster_address})]
         for worker in used[1:]:
             start = [ray, "start", f"--address={head.cluster_address}:{RAY_PORT}",

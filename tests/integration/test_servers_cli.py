@@ -26,6 +26,8 @@ def test_the_servers_grammar_forwards_what_was_asked() -> None:
     args = parser.parse_args(["servers", "start", "GLM-4.6V-Flash", "--engine", "vllm", "--host", "gpu-box"])
     assert forwardable_argv(args) == ["servers", "start", "--engine", "vllm", "--host", "gpu-box", "--",
                                       "GLM-4.6V-Flash"]
+    two = parser.parse_args(["servers", "start", "GLM-4.6V", "--host", "node-a", "--host", "node-b"])
+    assert forwardable_argv(two) == ["servers", "start", "--host", "node-a", "--host", "node-b", "--", "GLM-4.6V"]
     assert forwardable_argv(parser.parse_args(["servers"])) == ["servers"]
     assert forwardable_argv(parser.parse_args(["servers", "stop"])) == ["servers", "stop"]
     with pytest.raises(SystemExit):

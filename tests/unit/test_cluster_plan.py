@@ -90,7 +90,7 @@ def test_a_model_larger_than_one_node_goes_to_two_nodes_over_ray() -> None:
     head, worker = result.launches
     assert head.node.address == "gpu1" and worker.node.address == "gpu2"
     assert head.commands[0] == ["/opt/glmv/vllm/bin/ray", "start", "--head", "--node-ip-address=10.0.0.1",
-                                "--port=6379", "--disable-usage-stats"]
+                                "--port=6379", "--disable-usage-stats", "--block"]
     serve = head.commands[1]
     assert serve[:3] == ["/opt/glmv/vllm/bin/vllm", "serve", MODEL_PATH]
     assert value_after(serve, "--host") == "127.0.0.1" and value_after(serve, "--port") == "8123"
