@@ -191,6 +191,60 @@ def local_server_checks() -> list[Check]:
     return checks
 
 
+def ssh_host_checks() -> list[Check]:
+    """The OpenSSH client, and for each SSH host: reached without asking anything, its Python and GPUs."""
+    import shutil
+
+    from desktop.assistant.remote_hosts import RemoteHosts, RemoteServerNote
+    from desktop.assistant.services import AppPaths
+    from desktop.config.hosts import HostBook
+    from desktop.config.settings import SettingsStore
+    from desktop.errors import UserFacingError
+
+    paths = AppPaths.for_user()
+    book = HostBook(SettingsStore(paths.settings_file))
+    entries = book.all()
+    checks = [Check(False, _("saved host"), problem, _("Remove it and add it again.")) for problem in book.skipped]
+    if shutil.which("ssh") is None:
+        return [*checks, Check(False if entries else None, _("ssh client"), _("not found"),
+                               _("Install the OpenSSH client to run servers on other machines."))]
+    checks.append(Check(True, _("ssh client"), str(shutil.which("ssh"))))
+    if not entries:
+        return [*checks, Check(None, _("hosts"), _("none added (Local servers → Run on → Add an SSH host…)"))]
+    note = RemoteServerNote.load(paths.remote_server_note)
+
+    async def each() -> list[Check]:
+        hosts = RemoteHosts(paths.known_hosts)  # nothing is asked here: unknown keys and passphrases are findings
+        found: list[Check] = []
+        try:
+            for entry in entries:
+                try:
+                    host = await asyncio.wait_for(hosts.open(entry), 30)
+                    version = await host.check_python()
+                    report = await asyncio.wait_for(host.probe(), 60)
+                    server = await host.find_server()
+                except UserFacingError as exc:
+                    found.append(Check(False, entry.label, exc.message, exc.hint))
+                    continue
+                except TimeoutError:
+                    found.append(Check(False, entry.label, _("did not answer in time"),
+                                       _("Check the network and that the host is on.")))
+                    continue
+                gpus = ", ".join(gpu.name for gpu in report.gpus) or _("no NVIDIA GPU")
+                found.append(Check(True, entry.label, _("reached; Python {version}; {gpus}").format(
+                    version=version, gpus=gpus)))
+                if server is not None:
+                    ours = note is not None and note.host_id == entry.id
+                    said = _("runs {engine} serving {model} (process {pid})").format(
+                        engine=server.engine, model=server.model, pid=server.pid)
+                    found.append(Check(True, entry.label, said + (_(", started by this app") if ours else "")))
+        finally:
+            await hosts.close_all()
+        return found
+
+    return checks + asyncio.run(each())
+
+
 def keychain_checks() -> list[Check]:
     """The keyring backend and whether keys can be stored."""
     from desktop.config.secrets import SecretStore
@@ -282,6 +336,7 @@ def run_doctor(out: TextIO = sys.stdout) -> int:
         (_("Screen capture"), lambda: capture_checks() + window_checks()),
         (_("Global hotkeys"), hotkey_checks),
         (_("Local servers (this machine)"), local_server_checks),
+        (_("Servers on SSH hosts"), ssh_host_checks),
         (_("Keychain"), keychain_checks),
         (_("Documents and video"), document_checks),
         (_("Endpoints"), lambda: asyncio.run(_endpoint_checks())),

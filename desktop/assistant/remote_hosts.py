@@ -61,7 +61,9 @@ class RemoteHosts:
                 try:
                     await connection.connect()
                 except HostKeyUnknown as unknown:
-                    if self.confirm_host is None or not await self.confirm_host(unknown):
+                    if self.confirm_host is None:
+                        raise  # nobody to ask: the fingerprints go to whoever reports it
+                    if not await self.confirm_host(unknown):
                         raise HostNotTrusted(_("{host} was not trusted, so nothing was sent to it.").format(
                             host=entry.label), _("Check its key fingerprint with its administrator.")) from unknown
                     await asyncio.to_thread(self.known_hosts.trust, unknown.keys)

@@ -65,3 +65,28 @@ def test_servers_on_a_host_from_the_command_line(x_display: desktop_env.XServer,
     finally:
         assert app.cli("quit").returncode == 0
         app.wait_exit(30)
+
+
+def test_doctor_reaches_each_host_without_asking_anything(tmp_path: Path, sshd: SshServer) -> None:
+    import os
+    import subprocess
+    import sys
+
+    hosts = [{"address": f"{sshd.user}@127.0.0.1:{sshd.port}", "name": "gpu-box", "identity_file": str(sshd.key),
+              "python": "python3", "id": "gpubox01"},
+             {"address": f"{sshd.user}@localhost:{sshd.port}", "name": "unknown-box", "identity_file": str(sshd.key),
+              "python": "python3", "id": "unknown1"}]
+    write_settings(tmp_path, "http://127.0.0.1:9/v1", **{"servers.ssh_hosts": hosts})
+    known = tmp_path / "data" / "glmv-desktop" / "ssh" / "known_hosts"
+    known.parent.mkdir(parents=True)
+    known.write_text(sshd.known_hosts_line())
+    env = {**os.environ, **{f"XDG_{n}_HOME": str(tmp_path / n.lower()) for n in ("CONFIG", "DATA", "STATE", "CACHE")},
+           "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-m", "desktop", "doctor"], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    section = done.stdout.split("Servers on SSH hosts", 1)[1].split("\n\n", 1)[0]
+    assert "✔ ssh client:" in section
+    assert "✔ gpu-box: reached; Python 3." in section and "no NVIDIA GPU" in section
+    assert "✘ unknown-box:" in section and "is not a known SSH host" in section
+    assert not known.read_text().count("localhost"), "doctor trusts nothing by itself"
