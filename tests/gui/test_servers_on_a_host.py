@@ -4,6 +4,7 @@ for it, what is missing there said with the commands to run, and the engine inst
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,13 @@ from typing import Any
 import pytest
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
+from desktop.assistant.local_server import remote_profile_id
+from desktop.assistant.remote_hosts import RemoteHosts
 from desktop.assistant.services import Services
 from desktop.backends.catalog import Engine
-from desktop.config.hosts import HostBook
+from desktop.backends.supervisor import ServerCommand, ServerState
+from desktop.config.hosts import HostBook, SshHostEntry
+from desktop.config.profiles import EndpointProfile, Flavor
 from desktop.ui.servers.hosts import AddHostDialog
 from desktop.ui.servers.window import LocalServersWindow
 from tests.gui.test_local_servers_window import h100, machine
@@ -93,3 +98,82 @@ def test_a_host_is_added_trusted_probed_and_planned(qtbot: Any, services: Servic
     selector.choose(None)
     qtbot.waitUntil(lambda: window.refresh_task is not None and window.refresh_task.done(), timeout=30000)
     assert "This computer" in window.hardware_label.text() and "H100" in window.hardware_label.text()
+
+
+HEALTHY = """
+import http.server, sys
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+    def log_message(self, *args):
+        pass
+print("serving", flush=True)
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
+"""
+
+
+def test_a_server_left_on_the_host_is_offered_used_and_stopped(qtbot: Any, services: Services, sshd: SshServer,
+                                                              tmp_path: Path) -> None:
+    entry = HostBook(services.settings).add(SshHostEntry(f"{sshd.user}@127.0.0.1:{sshd.port}", name="gpu-box",
+                                                         identity_file=str(sshd.key), python=sys.executable))
+    services.paths.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+    services.paths.known_hosts.write_text(sshd.known_hosts_line())
+    config = tmp_path / "ssh_config"
+    config.write_text("")
+    # GIVEN an earlier run left a server on the host (a stand-in that answers /health), and its endpoint
+    first = RemoteHosts(services.paths.known_hosts, config_file=config, user_known_hosts=[])
+
+    async def leave_one() -> None:
+        host = await first.open(entry)
+        port = await host.free_port()
+        await host.launch(ServerCommand((sys.executable, "-c", HEALTHY, str(port)), port, "vllm",
+                                        model="glm-4.6v-flash"), "left.log")
+        await first.close_all()
+
+    run_in_loop(qtbot, leave_one())
+    services.profiles.upsert(EndpointProfile(name="gpu-box: GLM-4.6V-Flash (vLLM)", flavor=Flavor.VLLM,
+                                             base_url="http://127.0.0.1:1/v1", model="zai-org/GLM-4.6V-Flash",
+                                             id=remote_profile_id(entry)))
+    window = open_servers_window(qtbot, services, machine([h100(0)]))
+    window.remote_hosts.config_file = config
+    window.remote_hosts.known_hosts.user_files = []
+    # WHEN the host is chosen THEN the server found there is offered
+    window.host_selector.choose(entry.id)
+    banner = window.running.left_over
+    qtbot.waitUntil(banner.isVisible, timeout=30000)
+    assert "still running on gpu-box: vllm, glm-4.6v-flash" in banner.text.text()
+    # WHEN it is used, it is reached through a tunnel and becomes the active endpoint
+    banner.use_button.click()
+    qtbot.waitUntil(lambda: window.manager.supervisor is not None
+                    and window.manager.supervisor.state is ServerState.READY, timeout=30000)
+    active = services.profiles.active()
+    assert active is not None and active.id == remote_profile_id(entry)
+    assert active.base_url == window.manager.supervisor.base_url != "http://127.0.0.1:1/v1"
+    assert "on gpu-box" in window.running.state_label.text()
+    # AND Stop ends it there
+    supervisor = window.manager.supervisor
+    window.stop_server()
+    qtbot.waitUntil(lambda: supervisor.state is ServerState.STOPPED, timeout=30000)
+
+    async def left_there() -> object:
+        host = await first.open(entry)
+        try:
+            return await host.find_server()
+        finally:
+            await first.close_all()
+
+    assert run_in_loop(qtbot, left_there()) is None
+    window.host_selector.choose(None)
+    qtbot.waitUntil(lambda: window.refresh_task is not None and window.refresh_task.done(), timeout=30000)
+
+
+def run_in_loop(qtbot: Any, coroutine: Any) -> Any:
+    """Run `coroutine` on the test's Qt event loop and return what it returned."""
+    import asyncio
+
+    task = asyncio.ensure_future(coroutine)
+    qtbot.waitUntil(task.done, timeout=60000)
+    return task.result()

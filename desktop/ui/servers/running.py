@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.backends.remote import RemoteServerRecord
 from desktop.backends.startup_stages import StartupStage
 from desktop.backends.supervisor import RunningServerRecord, ServerState
 from desktop.i18n import _
@@ -56,20 +57,26 @@ class LeftOverBanner(QFrame):
         row.addWidget(self.text, 1)
         row.addWidget(self.use_button)
         row.addWidget(self.stop_button)
-        self._record: RunningServerRecord | None = None
+        self._record: RunningServerRecord | RemoteServerRecord | None = None
         self.use_button.clicked.connect(lambda: self.use_requested.emit(self._record))
         self.stop_button.clicked.connect(lambda: self.stop_requested.emit(self._record))
         self.hide()
 
-    def offer(self, record: RunningServerRecord | None) -> None:
-        """Show the offer for `record` (None hides it)."""
+    def offer(self, record: RunningServerRecord | RemoteServerRecord | None, where: str = "") -> None:
+        """Show the offer for `record` (None hides it); `where`: the SSH host it runs on ("": this computer)."""
         self._record = record
         if record is None:
             self.hide()
             return
-        self.text.setText(_("A server started earlier is still running: {engine}, {model}, port {port} (process "
-                            "{pid}). Use it, or stop it to free its memory?").format(
-            engine=record.engine, model=record.model, port=record.port, pid=record.pid))
+        if where:
+            text = _("A server started earlier is still running on {host}: {engine}, {model} (process {pid} there). "
+                     "Use it, or stop it to free its memory?").format(host=where, engine=record.engine,
+                                                                      model=record.model, pid=record.pid)
+        else:
+            text = _("A server started earlier is still running: {engine}, {model}, port {port} (process {pid}). Use "
+                     "it, or stop it to free its memory?").format(engine=record.engine, model=record.model,
+                                                                  port=record.port, pid=record.pid)
+        self.text.setText(text)
         self.show()
 
 

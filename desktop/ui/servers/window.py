@@ -78,7 +78,7 @@ from desktop.backends.hardware import HardwareReport, describe, probe_hardware
 from desktop.backends.installer import InstallCancelled, InstalledEngine, InstallProgress, install_engine, use_existing
 from desktop.backends.log_advice import classify
 from desktop.backends.planner import Fit, Plan
-from desktop.backends.remote import LinkChanged, RemoteSupervisor, SshHost
+from desktop.backends.remote import LinkChanged, RemoteServerRecord, RemoteSupervisor, SshHost
 from desktop.backends.supervisor import (
     LogLines,
     RunningServerRecord,
@@ -335,6 +335,10 @@ class LocalServersWindow(QWidget):
         self._fill(choices)
         self._engines = {engine: self._host_engine(engine, found, host) for engine in Engine}
         self._show_selected()
+        if not self.manager.running:
+            left = await ssh.find_server()
+            if left is not None and not self.manager.running and self._host is host and not self.launching:
+                self.running.left_over.offer(left, where=host.label)
 
     @staticmethod
     def _host_engine(engine: Engine, found: HostInventory, host: SshHostEntry) -> EngineStatus:
@@ -818,8 +822,32 @@ class LocalServersWindow(QWidget):
         self.running.set_state(text.format(model=name, engine=engine, url=url, pid=supervisor.pid), state)
 
     # -- a server left by an earlier run -------------------------------------------------------------------------------
-    def adopt(self, record: RunningServerRecord) -> asyncio.Task[AdoptedServer]:
+    def adopt(self, record: RunningServerRecord | RemoteServerRecord) -> asyncio.Task[object]:
         """Use the left-over server again (it becomes the active endpoint)."""
+        if isinstance(record, RemoteServerRecord):
+            return self._adopt_on_host(record)
+        return self._adopt_here(record)
+
+    def _adopt_on_host(self, record: RemoteServerRecord) -> asyncio.Task[object]:
+        host, ssh = self._host, self._ssh
+        assert host is not None and ssh is not None
+
+        async def take() -> object:
+            note = await asyncio.to_thread(self.manager.remote_note)
+            port = note.local_port if note is not None and note.host_id == host.id else None
+            return await self.manager.adopt_remote(host, ssh, record, port)
+
+        def done(_supervisor: object) -> None:
+            self.running.left_over.offer(None)
+            self._show_manager_state()
+            self._show_selected()
+
+        task = run_async(take(), notifier=self._notifier, owner=self, on_done=done,
+                         on_error=lambda e: self._notifier.show_error(e, self))
+        self._keep(task)
+        return task
+
+    def _adopt_here(self, record: RunningServerRecord) -> asyncio.Task[AdoptedServer]:
 
         async def take() -> AdoptedServer:
             adopted = await self.manager.adopt(record)
@@ -839,10 +867,13 @@ class LocalServersWindow(QWidget):
         self._keep(task)
         return task
 
-    def stop_left_over(self, record: RunningServerRecord) -> asyncio.Task[None]:
+    def stop_left_over(self, record: RunningServerRecord | RemoteServerRecord) -> asyncio.Task[object]:
         """Stop the left-over server without using it."""
         self.running.left_over.offer(None)
-        task = run_async(self.manager.stop_left_over(record), notifier=self._notifier, owner=self,
+        ssh = self._ssh
+        stopping = (self.manager.stop_left_over(record) if isinstance(record, RunningServerRecord) else
+                    ssh.stop(record) if ssh is not None else asyncio.sleep(0))
+        task = run_async(stopping, notifier=self._notifier, owner=self,
                          on_done=lambda _r: self.running.set_state(
                              _("The server started earlier was stopped."), ServerState.STOPPED))
         self._keep(task)
