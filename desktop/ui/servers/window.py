@@ -51,7 +51,7 @@ from desktop.assistant.local_models import (
     remember_folder,
     use_engine_python,
 )
-from desktop.assistant.local_server import AdoptedServer, ServerEvent, ServerManager, StageReached
+from desktop.assistant.local_server import ServerEvent, ServerManager, StageReached
 from desktop.assistant.remote_hosts import RemoteHosts
 from desktop.assistant.remote_models import (
     HostInventory,
@@ -823,42 +823,25 @@ class LocalServersWindow(QWidget):
 
     # -- a server left by an earlier run -------------------------------------------------------------------------------
     def adopt(self, record: RunningServerRecord | RemoteServerRecord) -> asyncio.Task[object]:
-        """Use the left-over server again (it becomes the active endpoint)."""
-        if isinstance(record, RemoteServerRecord):
-            return self._adopt_on_host(record)
-        return self._adopt_here(record)
-
-    def _adopt_on_host(self, record: RemoteServerRecord) -> asyncio.Task[object]:
+        """Use the left-over server again, here or on the chosen host (it becomes the active endpoint)."""
         host, ssh = self._host, self._ssh
-        assert host is not None and ssh is not None
 
         async def take() -> object:
-            note = await asyncio.to_thread(self.manager.remote_note)
-            port = note.local_port if note is not None and note.host_id == host.id else None
-            return await self.manager.adopt_remote(host, ssh, record, port)
-
-        def done(_supervisor: object) -> None:
-            self.running.left_over.offer(None)
-            self._show_manager_state()
-            self._show_selected()
-
-        task = run_async(take(), notifier=self._notifier, owner=self, on_done=done,
-                         on_error=lambda e: self._notifier.show_error(e, self))
-        self._keep(task)
-        return task
-
-    def _adopt_here(self, record: RunningServerRecord) -> asyncio.Task[AdoptedServer]:
-
-        async def take() -> AdoptedServer:
+            if isinstance(record, RemoteServerRecord):
+                assert host is not None and ssh is not None
+                note = await asyncio.to_thread(self.manager.remote_note)
+                port = note.local_port if note is not None and note.host_id == host.id else None
+                return await self.manager.adopt_remote(host, ssh, record, port)
             adopted = await self.manager.adopt(record)
             tail = await asyncio.to_thread(adopted.log_tail)
             self._shown_log = tail
             self.running.adopted(record.log_path, tail)
             return adopted
 
-        def done(_adopted: AdoptedServer) -> None:
+        def done(_adopted: object) -> None:
             self.running.left_over.offer(None)
-            self._adopted_timer.start()
+            if isinstance(record, RunningServerRecord):
+                self._adopted_timer.start()  # a local one is watched by polling; a host's by its supervisor
             self._show_manager_state()
             self._show_selected()
 
