@@ -55,6 +55,7 @@ MIN_PYTHON = (3, 9)
 LOG_RING_LINES = 2000
 RECONNECT_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 HEALTH_TIMEOUT_S = 5.0
+SERVER_POLL_S = 3.0  # how often a ready server is checked to still run there
 
 # The host's side: one small Python program with three verbs, given with `python3 -c`. It reads its
 # arguments as JSON on stdin (secrets included) and prints one JSON object.
@@ -464,6 +465,24 @@ class RemoteSupervisor:
         self.local_port = await self.host.connection.forward(self.record.port, self.local_port)
         await self._follow()
         self._tasks.append(asyncio.create_task(self._watch_link(), name="ssh-link-watcher"))
+        self._tasks.append(asyncio.create_task(self._watch_server(), name="remote-server-watcher"))
+
+    async def _watch_server(self) -> None:
+        """A ready server that exits (killed there, out of memory) is reported as crashed, with its log's end."""
+        while not self._stopping and not self._detached:
+            await asyncio.sleep(SERVER_POLL_S)
+            if self._state is not ServerState.READY or not self._link_up or self._stopping:
+                continue
+            try:
+                found = await self.host.find_server()
+            except SshError:
+                continue  # the link watcher deals with the connection
+            if self._stopping or self._detached:
+                return
+            if found is None or self.record is None or found.pid != self.record.pid:
+                await asyncio.sleep(0.5)  # the log's last lines
+                self._set_state(ServerState.CRASHED)
+                return
 
     async def _follow(self) -> None:
         assert self.record is not None

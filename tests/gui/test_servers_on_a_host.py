@@ -23,7 +23,7 @@ from desktop.ui.servers.hosts import AddHostDialog
 from desktop.ui.servers.window import LocalServersWindow
 from tests.gui.test_local_servers_window import h100, machine
 from tests.support.servers_window import open_servers_window
-from tests.support.sshd import SshServer
+from tests.support.sshd import HEALTHY, SshServer
 from tests.support.wheels import write_wheel
 
 
@@ -100,19 +100,6 @@ def test_a_host_is_added_trusted_probed_and_planned(qtbot: Any, services: Servic
     assert "This computer" in window.hardware_label.text() and "H100" in window.hardware_label.text()
 
 
-HEALTHY = """
-import http.server, sys
-class Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-    def log_message(self, *args):
-        pass
-print("serving", flush=True)
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
-"""
 
 
 def test_a_server_left_on_the_host_is_offered_used_and_stopped(qtbot: Any, services: Services, sshd: SshServer,

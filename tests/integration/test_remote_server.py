@@ -35,7 +35,7 @@ from desktop.config.profiles import ProfileBook
 from desktop.config.secrets import SecretStore
 from desktop.config.settings import SettingsStore
 from tests.integration.test_local_server import ask_about_a_picture, offline_env, session_members, tiny_plan
-from tests.support.sshd import SshServer, eight_h100_path
+from tests.support.sshd import HEALTHY, SshServer, eight_h100_path
 
 
 @pytest.fixture(scope="module")
@@ -259,3 +259,35 @@ def test_the_gpu_check_probes_hosts_over_ssh_and_plans_across_them(tmp_path: Pat
     assert "fits on one node, gpu-a (8× NVIDIA H100 80GB HBM3): no need to span nodes" in out
     assert "--tensor-parallel-size 4" in out, "tensor parallel over 4 of its GPUs"
 
+
+
+
+
+def test_a_server_killed_on_the_host_is_reported_as_crashed(sshd: SshServer, tmp_path: Path) -> None:
+    events: list[Any] = []
+
+    async def scenario() -> list[ServerState]:
+        connection = connect(sshd, tmp_path)
+        await connection.connect()
+        host = SshHost(connection, python=sys.executable)
+        port = await host.free_port()
+        # a stand-in for a server (it answers /health), started there as the app starts one
+        supervisor = RemoteSupervisor(host, ServerCommand((sys.executable, "-c", HEALTHY, str(port)), port, "vllm",
+                                                          model="glm-4.6v-flash"), "killed.log", on_event=events.append)
+        await supervisor.start()
+        try:
+            await supervisor.wait_ready(30)
+            assert supervisor.pid is not None
+            os.kill(supervisor.pid, signal.SIGKILL)  # the host is this machine: killed "there"
+            for _ in range(100):
+                if supervisor.state is ServerState.CRASHED:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await supervisor.stop()
+            await connection.close()
+        return [e.state for e in events if hasattr(e, "state")]
+
+    states = asyncio.run(scenario())
+    assert ServerState.READY in states and ServerState.CRASHED in states
+    assert states.index(ServerState.CRASHED) > states.index(ServerState.READY)

@@ -130,3 +130,19 @@ def eight_h100_path(folder: Path) -> str:
     smi.write_text(NVIDIA_SMI_8_H100)
     smi.chmod(0o755)
     return f"{folder}:/usr/local/bin:/usr/bin:/bin"
+
+
+# A stand-in for a model server where none can run: it answers every GET (so /health) with 200 on 127.0.0.1:argv[1].
+HEALTHY = """
+import http.server, sys
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+    def log_message(self, *args):
+        pass
+print("serving", flush=True)
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
+"""

@@ -779,6 +779,9 @@ class LocalServersWindow(QWidget):
             message = _("The local server was killed (signal {signal}).").format(signal=-status)
             if -status == 9 and advice is None:
                 message += " " + _("Often the system ends the biggest program when memory runs out.")
+        elif status is None:  # on an SSH host: its exit status stays there
+            message = _("The server on {host} stopped unexpectedly.").format(
+                host=self.manager.host.label if self.manager.host is not None else _("this computer"))
         else:
             message = _("The local server exited unexpectedly (status {status}).").format(status=status)
         hint = advice.message + (" " + advice.hint if advice.hint else "") if advice is not None else _(
