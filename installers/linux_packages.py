@@ -39,7 +39,8 @@ DEPENDS = [
     "libdbus-1-3", "libglib2.0-0t64 | libglib2.0-0", "libgssapi-krb5-2", "libwayland-client0", "libwayland-cursor0",
     "libstdc++6",
 ]
-RECOMMENDS = ["gnome-keyring | kwalletmanager | keepassxc", "xdg-desktop-portal"]
+# The keychain, the desktop portals, and the SSH client that reaches GPU servers (ADR 011).
+RECOMMENDS = ["gnome-keyring | kwalletmanager | keepassxc", "xdg-desktop-portal", "openssh-client"]
 # Libraries a Linux bundle may take from the build machine: none but these, which PyInstaller adds
 # for Python itself and which every glibc system has in a compatible version.
 SYSTEM_LIBRARY_ALLOW = ("libpython", "libz.", "libbz2", "liblzma", "libffi", "libexpat", "libssl", "libcrypto",

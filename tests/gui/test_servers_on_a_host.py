@@ -23,7 +23,7 @@ from desktop.ui.servers.hosts import AddHostDialog
 from desktop.ui.servers.window import LocalServersWindow
 from tests.gui.test_local_servers_window import h100, machine
 from tests.support.servers_window import open_servers_window
-from tests.support.sshd import HEALTHY, SshServer
+from tests.support.sshd import HEALTHY, SshServer, gpu_server_path
 from tests.support.wheels import write_wheel
 
 
@@ -164,3 +164,50 @@ def run_in_loop(qtbot: Any, coroutine: Any) -> Any:
     task = asyncio.ensure_future(coroutine)
     qtbot.waitUntil(task.done, timeout=60000)
     return task.result()
+
+
+def test_a_server_is_started_on_the_host_from_the_window_shows_its_log_and_stops(
+        qtbot: Any, services: Services, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    # A host with eight H100s and vLLM on its PATH: stand-ins for the GPUs and the engine this machine lacks; the
+    # SSH, the probe, the plan, the start there, the tunnel, the log and the stop are the app's own.
+    tools = gpu_server_path(tmp_path_factory.mktemp("gpu-tools"), sys.executable)
+    with SshServer(tmp_path_factory.mktemp("gpu-sshd"), env={"PATH": tools}) as gpu:
+        folder = gpu.home / ".local/share/glmv-desktop/models/glm-4.6v-flash"
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+        (folder / ".glmv-complete").write_text("")
+        entry = HostBook(services.settings).add(SshHostEntry(f"{gpu.user}@127.0.0.1:{gpu.port}", name="gpu-box",
+                                                             identity_file=str(gpu.key), python=sys.executable))
+        services.paths.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+        services.paths.known_hosts.write_text(gpu.known_hosts_line())
+        config = tmp_path / "ssh_config"
+        config.write_text("")
+        window = open_servers_window(qtbot, services, machine([]))
+        window.remote_hosts.config_file = config
+        window.remote_hosts.known_hosts.user_files = []
+        window.host_selector.choose(entry.id)
+        qtbot.waitUntil(lambda: window._inventory is not None, timeout=30000)  # noqa: SLF001
+        window.select("glm-4.6v-flash", Engine.VLLM)
+        details = window.details
+        assert "On gpu-box:" in details.engine_text.text() and "On gpu-box:" in details.files_text.text()
+        # WHEN Start is clicked
+        qtbot.waitUntil(details.start_button.isEnabled, timeout=10000)
+        details.start_button.click()
+        # THEN it runs there, is reached through the tunnel, and the host's endpoint is the active one
+        qtbot.waitUntil(lambda: window.manager.server is not None, timeout=60000)
+        active = services.profiles.active()
+        assert active is not None and active.id == remote_profile_id(entry)
+        assert active.name == "gpu-box: GLM-4.6V-Flash (vLLM)" and active.base_url.startswith("http://127.0.0.1:")
+        assert "Ready: GLM-4.6V-Flash on vLLM on gpu-box" in window.running.state_label.text()
+        # AND its log shows here: the command as the host ran it, then what the server printed
+        qtbot.waitUntil(lambda: "vllm serve" in window.running.log_view.toPlainText(), timeout=10000)
+        assert "--host 127.0.0.1" in window.running.log_view.toPlainText()
+        # AND Stop ends it there
+        supervisor = window.manager.supervisor
+        assert supervisor is not None and supervisor.command.api_key
+        shown = window.running.log_view.toPlainText()
+        assert "VLLM_API_KEY=" in shown and supervisor.command.api_key not in shown, "the key never shows"
+        window.stop_server()
+        qtbot.waitUntil(lambda: supervisor is not None and supervisor.state is ServerState.STOPPED, timeout=30000)
+        window.host_selector.choose(None)
+        qtbot.waitUntil(lambda: window.refresh_task is not None and window.refresh_task.done(), timeout=30000)

@@ -25,7 +25,7 @@ from desktop.config.profiles import ProfileBook
 from desktop.config.secrets import SecretStore
 from desktop.config.settings import SettingsStore
 from desktop.errors import UserFacingError
-from tests.support.sshd import SshServer
+from tests.support.sshd import VLLM_STAND_IN, SshServer
 
 NVIDIA_SMI_8_L4 = """#!/bin/sh
 case "$*" in
@@ -37,28 +37,13 @@ RAY = """#!/bin/sh
 echo "ray $*"
 case "$*" in *--block*) exec sleep 3600 ;; esac
 """
-VLLM = """#!{python}
-import http.server, json, sys
-args = sys.argv[1:]
-print("vllm", " ".join(args), flush=True)
-port = int(args[args.index("--port") + 1])
-class Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({{"data": [{{"id": "zai-org/GLM-4.6V"}}]}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.HTTPServer(("127.0.0.1", port), Health).serve_forever()
-"""
 
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     tools = tmp_path_factory.mktemp("tools")
-    for name, text in (("nvidia-smi", NVIDIA_SMI_8_L4), ("ray", RAY), ("vllm", VLLM.format(python=sys.executable))):
+    stand_ins = (("nvidia-smi", NVIDIA_SMI_8_L4), ("ray", RAY), ("vllm", VLLM_STAND_IN.format(python=sys.executable)))
+    for name, text in stand_ins:
         (tools / name).write_text(text)
         (tools / name).chmod(0o755)
     with SshServer(tmp_path_factory.mktemp("sshd"), env={"PATH": f"{tools}:/usr/bin:/bin"}) as server:

@@ -146,3 +146,31 @@ class Health(http.server.BaseHTTPRequestHandler):
 print("serving", flush=True)
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
 """
+
+
+# `vllm serve …` where no GPU is: it prints its arguments and answers every GET (/health, /v1/models) on --port.
+VLLM_STAND_IN = """#!{python}
+import http.server, json, sys
+args = sys.argv[1:]
+print("vllm", " ".join(args), flush=True)
+port = int(args[args.index("--port") + 1])
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({{"data": [{{"id": "zai-org/GLM-4.6V"}}]}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", port), Health).serve_forever()
+"""
+
+
+def gpu_server_path(folder: Path, python: str) -> str:
+    """A PATH whose nvidia-smi answers as eight H100s and whose vllm is the stand-in above (written into `folder`)."""
+    path = eight_h100_path(folder)
+    vllm = folder / "vllm"
+    vllm.write_text(VLLM_STAND_IN.format(python=python))
+    vllm.chmod(0o755)
+    return path
