@@ -102,14 +102,20 @@ def test_a_host_is_added_trusted_probed_and_planned(qtbot: Any, services: Servic
 
 
 
+def known_host(services: Services, server: SshServer, folder: Path) -> tuple[SshHostEntry, Path]:
+    """`server` added as the host "gpu-box" whose key is already trusted, and an empty ssh_config to use."""
+    entry = HostBook(services.settings).add(SshHostEntry(f"{server.user}@127.0.0.1:{server.port}", name="gpu-box",
+                                                         identity_file=str(server.key), python=sys.executable))
+    services.paths.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+    services.paths.known_hosts.write_text(server.known_hosts_line())
+    config = folder / "ssh_config"
+    config.write_text("")
+    return entry, config
+
+
 def test_a_server_left_on_the_host_is_offered_used_and_stopped(qtbot: Any, services: Services, sshd: SshServer,
                                                               tmp_path: Path) -> None:
-    entry = HostBook(services.settings).add(SshHostEntry(f"{sshd.user}@127.0.0.1:{sshd.port}", name="gpu-box",
-                                                         identity_file=str(sshd.key), python=sys.executable))
-    services.paths.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-    services.paths.known_hosts.write_text(sshd.known_hosts_line())
-    config = tmp_path / "ssh_config"
-    config.write_text("")
+    entry, config = known_host(services, sshd, tmp_path)
     # GIVEN an earlier run left a server on the host (a stand-in that answers /health), and its endpoint
     first = RemoteHosts(services.paths.known_hosts, config_file=config, user_known_hosts=[])
 
@@ -176,12 +182,7 @@ def test_a_server_is_started_on_the_host_from_the_window_shows_its_log_and_stops
         folder.mkdir(parents=True)
         (folder / "config.json").write_text("{}")
         (folder / ".glmv-complete").write_text("")
-        entry = HostBook(services.settings).add(SshHostEntry(f"{gpu.user}@127.0.0.1:{gpu.port}", name="gpu-box",
-                                                             identity_file=str(gpu.key), python=sys.executable))
-        services.paths.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-        services.paths.known_hosts.write_text(gpu.known_hosts_line())
-        config = tmp_path / "ssh_config"
-        config.write_text("")
+        entry, config = known_host(services, gpu, tmp_path)
         window = open_servers_window(qtbot, services, machine([]))
         window.remote_hosts.config_file = config
         window.remote_hosts.known_hosts.user_files = []
