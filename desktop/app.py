@@ -708,6 +708,25 @@ class GlmvApplication(QApplication):
         from desktop.ui.icons import app_icon
 
         self.setWindowIcon(app_icon())
+        self.qt_translator = install_qt_translation(self)
+
+
+def install_qt_translation(app: QApplication) -> Any:
+    """Qt's own strings (standard dialog buttons, file dialogs, context menus) in the app's language; the
+    translator (kept by the caller), or None in English or where Qt's catalog is missing."""
+    from desktop.i18n import language
+
+    code = language()
+    if code == "en":
+        return None
+    from PySide6.QtCore import QLibraryInfo, QLocale, QTranslator
+
+    QLocale.setDefault(QLocale(code))
+    translator = QTranslator(app)
+    if not translator.load(f"qtbase_{code}", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
+        return None
+    app.installTranslator(translator)
+    return translator
 
 
 def create_event_loop(app: QApplication) -> Any:

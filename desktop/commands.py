@@ -17,6 +17,7 @@ from pathlib import Path
 from desktop import __version__
 from desktop.capture.base import CaptureMode
 from desktop.config.commands import command_argv, config_arguments, endpoint_arguments
+from desktop.i18n import _
 
 
 class Where(StrEnum):
@@ -49,20 +50,20 @@ class _Attach(argparse.Action):
 
 
 def _ask_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("text", nargs="?", default="", help="the question")
-    parser.add_argument("--screen", action="store_true", help="attach a screenshot (monitor under the pointer, "
-                                                               "or all monitors per the settings)")
+    parser.add_argument("text", nargs="?", default="", help=_("the question"))
+    parser.add_argument("--screen", action="store_true", help=_("attach a screenshot (monitor under the pointer, "
+                                                               "or all monitors per the settings)"))
     parser.add_argument("--image", action=_Attach, dest="attach", default=[], metavar="IMAGE",
-                        help="attach a picture (PNG, JPEG, WebP, GIF, BMP, TIFF)")
+                        help=_("attach a picture (PNG, JPEG, WebP, GIF, BMP, TIFF)"))
     parser.add_argument("--file", action=_Attach, dest="attach", default=[], metavar="FILE",
-                        help="attach any file the app reads: a picture, a PDF, an Office or OpenDocument file, "
-                             "a text or code file (repeat for several)")
+                        help=_("attach any file the app reads: a picture, a PDF, an Office or OpenDocument file, "
+                             "a text or code file (repeat for several)"))
     parser.add_argument("--pages", default="", metavar="RANGE",
-                        help="the pages of each document to send, such as 1-5,8 or all (default: up to the first "
-                             "20)")
+                        help=_("the pages of each document to send, such as 1-5,8 or all (default: up to the first "
+                             "20)"))
     parser.add_argument("--pages-as", choices=["images", "text", "both"], default="images",
-                        help="send document pages as pictures (default), as their text, or both")
-    parser.add_argument("--send", action="store_true", help="send at once instead of waiting for Enter")
+                        help=_("send document pages as pictures (default), as their text, or both"))
+    parser.add_argument("--send", action="store_true", help=_("send at once instead of waiting for Enter"))
 
 
 def _ask_forward(args: argparse.Namespace) -> list[str]:
@@ -89,26 +90,26 @@ def _seconds(text: str) -> float:
 
 def _record_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", choices=["region", "window", "screen", "stop", "toggle"],
-                        help="region: drag it in the overlay; window: the one under the pointer; screen: the monitor "
+                        help=_("region: drag it in the overlay; window: the one under the pointer; screen: the monitor "
                              "under the pointer; stop: end the recording and attach the clip to the chat; toggle: "
-                             "stop if recording, else record a region (what the record hotkey does)")
+                             "stop if recording, else record a region (what the record hotkey does)"))
     parser.add_argument("--seconds", type=_seconds, default=None, metavar="N",
-                        help="stop by itself after N seconds (default: the recording.max_seconds setting)")
+                        help=_("stop by itself after N seconds (default: the recording.max_seconds setting)"))
 
 
 def _servers_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="servers_command", metavar="{list,start,stop}")
-    sub.add_parser("list", help="this computer and the SSH hosts, and the server that runs (where, state, URL)")
-    start = sub.add_parser("start", help="start a catalog model's server here or on an SSH host; once it has "
-                                         "loaded it is the active endpoint")
-    start.add_argument("model", help="the catalog model's id or name, e.g. GLM-4.6V-Flash")
+    sub.add_parser("list", help=_("this computer and the SSH hosts, and the server that runs (where, state, URL)"))
+    start = sub.add_parser("start", help=_("start a catalog model's server here or on an SSH host; once it has "
+                                         "loaded it is the active endpoint"))
+    start.add_argument("model", help=_("the catalog model's id or name, e.g. GLM-4.6V-Flash"))
     start.add_argument("--engine", choices=["vllm", "sglang", "transformers", "llama.cpp"],
-                       help="the engine (default: the best fit that is installed)")
+                       help=_("the engine (default: the best fit that is installed)"))
     start.add_argument("--host", metavar="HOST", action="append", default=[],
-                       help="an SSH host added in the Local servers window (its name, address or id); default: this "
+                       help=_("an SSH host added in the Local servers window (its name, address or id); default: this "
                             "computer. Give it several times to serve a model too large for one from several hosts "
-                            "(vLLM over Ray, or SGLang's multi-node launch), the first as the head")
-    sub.add_parser("stop", help="stop the server the app runs (here or on a host)")
+                            "(vLLM over Ray, or SGLang's multi-node launch), the first as the head"))
+    sub.add_parser("stop", help=_("stop the server the app runs (here or on a host)"))
 
 
 def _servers_forward(args: argparse.Namespace) -> list[str]:
@@ -124,7 +125,7 @@ def _record_forward(args: argparse.Namespace) -> list[str]:
 
 
 def _status_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--json", action="store_true", help=_("machine-readable output"))
 
 
 def _count(text: str) -> int:
@@ -161,32 +162,32 @@ def _history_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = _EXIT_CODES
     actions = parser.add_subparsers(dest="history_command", metavar="ACTION")
     raw = argparse.RawDescriptionHelpFormatter
-    listing = actions.add_parser("list", help="the conversations, pinned (*) first, then the newest (the default)",
+    listing = actions.add_parser("list", help=_("the conversations, pinned (*) first, then the newest (the default)"),
                                  epilog=_LIST_JSON, formatter_class=raw)
-    listing.add_argument("--limit", type=_count, default=50, metavar="N", help="show at most N (default 50)")
-    listing.add_argument("--json", action="store_true", help="machine-readable output (below)")
-    search = actions.add_parser("search", help="find conversations by words in their questions, answers or title",
+    listing.add_argument("--limit", type=_count, default=50, metavar="N", help=_("show at most N (default 50)"))
+    listing.add_argument("--json", action="store_true", help=_("machine-readable output (below)"))
+    search = actions.add_parser("search", help=_("find conversations by words in their questions, answers or title"),
                                 epilog=_SEARCH_JSON, formatter_class=raw)
-    search.add_argument("text", help="the words to find")
-    search.add_argument("--limit", type=_count, default=50, metavar="N", help="show at most N hits (default 50)")
-    search.add_argument("--json", action="store_true", help="machine-readable output (below)")
-    show = actions.add_parser("show", help="a conversation as text: questions, answers, attachments, reply states")
+    search.add_argument("text", help=_("the words to find"))
+    search.add_argument("--limit", type=_count, default=50, metavar="N", help=_("show at most N hits (default 50)"))
+    search.add_argument("--json", action="store_true", help=_("machine-readable output (below)"))
+    show = actions.add_parser("show", help=_("a conversation as text: questions, answers, attachments, reply states"))
     show.add_argument("id", help=_ID_HELP)
-    show.add_argument("--reasoning", action="store_true", help="show the model's reasoning too (folded otherwise)")
-    export = actions.add_parser("export", help="a conversation as Markdown (pictures beside it) or as JSON")
+    show.add_argument("--reasoning", action="store_true", help=_("show the model's reasoning too (folded otherwise)"))
+    export = actions.add_parser("export", help=_("a conversation as Markdown (pictures beside it) or as JSON"))
     export.add_argument("id", help=_ID_HELP)
     export.add_argument("--format", choices=("md", "json"), default="md",
-                        help="md: <title>.md and its pictures in <title>-files/; json: everything, pictures "
-                             "included, as `history import` reads it back (default md)")
+                        help=_("md: <title>.md and its pictures in <title>-files/; json: everything, pictures "
+                             "included, as `history import` reads it back (default md)"))
     export.add_argument("--out", type=Path, metavar="DIR",
-                        help="the folder to write into (made if need be); default: the current folder for md, "
-                             "standard output for json")
-    importing = actions.add_parser("import", help="add a conversation exported with --format json; prints its id")
-    importing.add_argument("file", type=Path, help="the .json file")
-    delete = actions.add_parser("delete", help="delete a conversation and the pictures only it used")
+                        help=_("the folder to write into (made if need be); default: the current folder for md, "
+                             "standard output for json"))
+    importing = actions.add_parser("import", help=_("add a conversation exported with --format json; prints its id"))
+    importing.add_argument("file", type=Path, help=_("the .json file"))
+    delete = actions.add_parser("delete", help=_("delete a conversation and the pictures only it used"))
     delete.add_argument("id", help=_ID_HELP)
-    delete_all = actions.add_parser("delete-all", help="delete every conversation, pinned ones too (needs --yes)")
-    delete_all.add_argument("--yes", action="store_true", help="yes, delete them all: this cannot be undone")
+    delete_all = actions.add_parser("delete-all", help=_("delete every conversation, pinned ones too (needs --yes)"))
+    delete_all.add_argument("--yes", action="store_true", help=_("yes, delete them all: this cannot be undone"))
 
 
 def _settings_forward(args: argparse.Namespace) -> list[str]:
@@ -194,26 +195,26 @@ def _settings_forward(args: argparse.Namespace) -> list[str]:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("run", "start the app in the tray (the default); a second launch opens the chat", Where.APP),
-    Command("ask", "open the chat with a question, a screenshot or images", Where.APP, _ask_arguments, _ask_forward),
-    Command("capture", "capture the screen and ask about it in the quick-ask popup", Where.APP, _capture_arguments,
+    Command("run", _("start the app in the tray (the default); a second launch opens the chat"), Where.APP),
+    Command("ask", _("open the chat with a question, a screenshot or images"), Where.APP, _ask_arguments, _ask_forward),
+    Command("capture", _("capture the screen and ask about it in the quick-ask popup"), Where.APP, _capture_arguments,
             lambda args: [args.mode]),
-    Command("record", "record a region, a window or the screen as a clip for the chat (or stop the recording)",
+    Command("record", _("record a region, a window or the screen as a clip for the chat (or stop the recording)"),
             Where.APP, _record_arguments, _record_forward),
-    Command("quick-ask", "open the quick-ask popup", Where.APP),
-    Command("chat", "open the chat window", Where.APP),
-    Command("settings", "open the settings", Where.APP),
-    Command("servers", "open the Local servers window, or list, start and stop a server here or on an SSH host",
+    Command("quick-ask", _("open the quick-ask popup"), Where.APP),
+    Command("chat", _("open the chat window"), Where.APP),
+    Command("settings", _("open the settings"), Where.APP),
+    Command("servers", _("open the Local servers window, or list, start and stop a server here or on an SSH host"),
             Where.APP, _servers_arguments, _servers_forward),
-    Command("status", "what the running app's hotkeys and capture can do", Where.APP, _status_arguments,
+    Command("status", _("what the running app's hotkeys and capture can do"), Where.APP, _status_arguments,
             lambda args: ["--json"] if args.json else []),
-    Command("quit", "quit the running app", Where.APP),
-    Command("doctor", "check what works on this machine, and why not", Where.HERE),
-    Command("history", "list, search, show, export, import or delete saved conversations", Where.HERE,
+    Command("quit", _("quit the running app"), Where.APP),
+    Command("doctor", _("check what works on this machine, and why not"), Where.HERE),
+    Command("history", _("list, search, show, export, import or delete saved conversations"), Where.HERE,
             _history_arguments),
-    Command("config", "show or change settings (the same ones as in the dialog)", Where.SETTINGS, config_arguments,
+    Command("config", _("show or change settings (the same ones as in the dialog)"), Where.SETTINGS, config_arguments,
             _settings_forward),
-    Command("endpoint", "list, add, remove or choose the servers the app asks", Where.SETTINGS, endpoint_arguments,
+    Command("endpoint", _("list, add, remove or choose the servers the app asks"), Where.SETTINGS, endpoint_arguments,
             _settings_forward),
 )
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
@@ -221,12 +222,12 @@ BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar, shared by the launcher and the running instance."""
-    parser = argparse.ArgumentParser(prog="glmv-desktop", description="A tray assistant for GLM-V vision models.")
+    parser = argparse.ArgumentParser(prog="glmv-desktop", description=_("A tray assistant for GLM-V vision models."))
     parser.add_argument("--version", action="version", version=f"glmv-desktop {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    parser.add_argument("-v", "--verbose", action="store_true", help=_("log debug details to stderr"))
     parser.add_argument("--smoke-test", action="store_true",
-                        help="check that this installation works (tray, capture, a request) in a private profile, "
-                             "then exit")
+                        help=_("check that this installation works (tray, capture, a request) in a private profile, "
+                             "then exit"))
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         sub = subcommands.add_parser(command.name, help=command.help)

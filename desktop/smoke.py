@@ -256,6 +256,24 @@ async def _run(app: QApplication, home: Path) -> None:
 
     await _step("documents", documents)
 
+    async def translations() -> str:
+        import gettext
+
+        from PySide6.QtCore import QLibraryInfo, QTranslator
+
+        from desktop.i18n import _LOCALE_DIR, DOMAIN
+
+        chinese = gettext.translation(DOMAIN, localedir=_LOCALE_DIR, languages=["zh_CN"])
+        said = chinese.gettext("Open chat")
+        if said == "Open chat":
+            raise SmokeFailure("translations: the Simplified Chinese catalog has no translation for 'Open chat'")
+        qt = QTranslator()
+        if not qt.load("qtbase_zh_CN", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
+            raise SmokeFailure("translations: Qt's own Simplified Chinese catalog (qtbase_zh_CN) is missing")
+        return f"Simplified Chinese: 'Open chat' is '{said}'; Qt's own catalog loads"
+
+    await _step("translations", translations)
+
     async def hotkeys() -> str:
         from desktop.hotkeys.service import LazyBackendFactory, default_backend_factories
 

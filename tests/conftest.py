@@ -35,6 +35,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Isolate the user's folders and start the session's bus, keyring, display and tray."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return
+    # The tests read the app's English (tests in another language set it themselves), whatever this machine's.
+    os.environ["LANGUAGE"] = "en"
     root = Path(tempfile.mkdtemp(prefix="glmv-tests-"))
     _session["root"] = root
     for name in ("CONFIG", "DATA", "STATE", "CACHE"):

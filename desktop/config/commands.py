@@ -37,35 +37,35 @@ class Done:
 def config_arguments(config: argparse.ArgumentParser) -> None:
     """The grammar of `glmv-desktop config`."""
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION")
-    config_commands.add_parser("list", help="every setting with its value and description")
-    get = config_commands.add_parser("get", help="one setting's value")
+    config_commands.add_parser("list", help=_("every setting with its value and description"))
+    get = config_commands.add_parser("get", help=_("one setting's value"))
     get.add_argument("key")
-    put = config_commands.add_parser("set", help="change a setting")
+    put = config_commands.add_parser("set", help=_("change a setting"))
     put.add_argument("key")
     put.add_argument("value")
-    config_commands.add_parser("path", help="where the settings file is")
+    config_commands.add_parser("path", help=_("where the settings file is"))
 
 
 def endpoint_arguments(endpoint: argparse.ArgumentParser) -> None:
     """The grammar of `glmv-desktop endpoint`."""
     actions = endpoint.add_subparsers(dest="endpoint_command", metavar="ACTION")
-    listing = actions.add_parser("list", help="every endpoint; * marks the one new questions go to")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    add = actions.add_parser("add", help="add an endpoint (its API key is read from standard input, never "
-                                         "from the command line)")
-    add.add_argument("name", help="a name of your choice, e.g. 'Team server'")
+    listing = actions.add_parser("list", help=_("every endpoint; * marks the one new questions go to"))
+    listing.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    add = actions.add_parser("add", help=_("add an endpoint (its API key is read from standard input, never "
+                                         "from the command line)"))
+    add.add_argument("name", help=_("a name of your choice, e.g. 'Team server'"))
     add.add_argument("--type", dest="flavor", required=True, choices=[f.value for f in Flavor],
                      help="the kind of server: " + ", ".join(f"{f.value} ({TRAITS[f].label})" for f in Flavor))
-    add.add_argument("--url", default="", help="its base URL (default: the type's usual one)")
-    add.add_argument("--model", default=None, help="the model to ask (default: the type's first)")
+    add.add_argument("--url", default="", help=_("its base URL (default: the type's usual one)"))
+    add.add_argument("--model", default=None, help=_("the model to ask (default: the type's first)"))
     add.add_argument("--key-stdin", action="store_true",
-                     help="read the API key from standard input (typed without echo at a terminal)")
-    add.add_argument("--use", action="store_true", help="make it the endpoint new questions go to")
-    remove = actions.add_parser("remove", help="remove an endpoint and its key")
-    remove.add_argument("endpoint", help="its id or name")
-    use = actions.add_parser("use", help="send new questions to this endpoint")
-    use.add_argument("endpoint", help="its id or name")
-    use.add_argument("--model", default="", help="and to this model of it")
+                     help=_("read the API key from standard input (typed without echo at a terminal)"))
+    add.add_argument("--use", action="store_true", help=_("make it the endpoint new questions go to"))
+    remove = actions.add_parser("remove", help=_("remove an endpoint and its key"))
+    remove.add_argument("endpoint", help=_("its id or name"))
+    use = actions.add_parser("use", help=_("send new questions to this endpoint"))
+    use.add_argument("endpoint", help=_("its id or name"))
+    use.add_argument("--model", default="", help=_("and to this model of it"))
 
 
 def command_argv(args: argparse.Namespace) -> list[str]:

@@ -97,6 +97,10 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("endpoint.model", str, "", _("Model"),
             _("Model of the active endpoint for new questions; empty uses the endpoint's default."),
             advanced=True),
+    Setting("ui.language", str, "system", _("Language"),
+            _("The language of the app's windows, messages and command line. Takes effect when the app starts "
+              "again."),
+            choices=(("system", _("The system's language")), ("en", "English"), ("zh_CN", "简体中文"))),
     Setting("chat.thinking", bool, True, _("Thinking"),
             _("Let the model reason before answering (slower, often better); reasoning is shown folded.")),
     Setting("chat.max_tokens", int, None, _("Longest answer (tokens)"),
