@@ -229,7 +229,7 @@ def test_every_size_in_the_window_is_in_decimal_units(qtbot: Any, services: Serv
     # THEN memory, disk and download sizes all count in GB (10^9 bytes), as disks and model hubs do
     assert units and units <= {"kB", "MB", "GB", "TB"}, units
     assert "Disk free for models: 83.0 GB" in window.hardware_label.text()
-    assert "85.5 GB total" in window.hardware_label.text()  # 81,559 MiB
+    assert "85.5 GB each" in window.hardware_label.text()  # 81,559 MiB
     assert "Partly downloaded (3.0 GB of about 110.0 GB)" in shown
 
 
