@@ -145,7 +145,10 @@ class HistoryWriter:
         return True
 
     def close(self, timeout: float = 10.0) -> None:
-        """Write what is left (for up to `timeout`), then stop the thread and close the store."""
+        """Write what is left (for up to `timeout`), then stop the thread and close the store. What was given
+        before the store was opened (the app quit within its first second) is written too: the store opens now."""
+        if self._thread is None and self._pending():
+            self.start()
         with self._wake:
             self._closing = True
             self._urgent = True

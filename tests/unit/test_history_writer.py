@@ -151,3 +151,20 @@ def test_a_damaged_history_file_is_moved_aside_and_told_once(tmp_path: Path, ser
     assert len(problems) == 1 and "damaged" in problems[0].message and "corrupt" in problems[0].hint
     with HistoryStore.open(tmp_path) as store:
         assert store.load_conversation(session.conversation.id).messages[-1].text == " ".join(WORDS)
+
+
+def test_what_is_given_before_the_history_opened_is_written_when_the_app_quits(tmp_path: Path) -> None:
+    from desktop.chat.conversation import Conversation
+
+    # GIVEN a question asked in the first second of the app, before its history was opened (it opens later)
+    writer = HistoryWriter(tmp_path)
+    conversation = Conversation()
+    conversation.add_question("这份报告说了什么？", [])
+    writer.saved.add(conversation.id)
+    writer.run(lambda store: store.save_conversation(conversation, Origin.CHAT))
+    assert not writer.started
+    # WHEN the app quits right away
+    writer.close()
+    # THEN it is in the history
+    with HistoryStore.open(tmp_path) as store:
+        assert [summary.id for summary in store.list_conversations()] == [conversation.id]
