@@ -40,6 +40,8 @@ TEST_PACKAGES = RUN_PACKAGES + [
     "libreoffice-impress", "libreoffice-writer", "libreoffice-calc",
     # GPU servers over SSH: a real sshd on 127.0.0.1 started by the tests, and the client the app uses.
     "openssh-server", "openssh-client",
+    # A real Chinese input method for the input tests: IBus with its pinyin engine.
+    "ibus", "ibus-libpinyin",
 ]
 
 # What `installers/build.py linux` adds: building the .deb, checking its menu entry and metadata, and a

@@ -1,13 +1,22 @@
 """Chinese typed where people type: the composer, the quick-ask question, the history search and an annotation's
 text. An input method (fcitx5, IBus) hands Qt a composition (pinyin being typed) and then the chosen characters
-as a QInputMethodEvent; that is what these tests send. The composer is also typed into with real X key events
-(xdotool, on Xvfb): characters that are on no key of the keyboard map."""
+as a QInputMethodEvent; that is what most of these tests send. One runs a real one: IBus with its pinyin engine
+on the test display, typed into with X key events, into the composer's and the quick-ask question's fields. The
+composer is also typed into with real X key events of characters that are on no key of the keyboard map."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import signal
 import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 from PySide6.QtGui import QInputMethodEvent
 from PySide6.QtWidgets import QApplication, QInputDialog, QPlainTextEdit, QWidget
@@ -21,6 +30,8 @@ from desktop.ui.notifier import Notifier
 from desktop.ui.quick_ask import QuickAskPopup
 from tests.gui.test_history_sidebar import MIDNIGHT, History, Seed, conversation, history, seed  # noqa: F401
 from tests.support import desktop_env
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def type_with_input_method(widget: QWidget, *chosen: str) -> None:
@@ -96,3 +107,61 @@ def test_an_annotation_takes_chinese_text_and_draws_its_characters(qtbot: Any) -
     drawn = render(picture, editor.annotations)
     inked = sum(1 for x in range(40, 360) for y in range(30, 120) if drawn.getpixel((x, y)) != (255, 255, 255))
     assert inked > 200, "the characters were drawn (a CJK font is there), not left blank"
+
+
+def test_a_real_input_method_types_chinese_into_the_composer_and_the_question(
+        x_display: desktop_env.XServer, session_bus: desktop_env.SessionBus, tmp_path: Path) -> None:
+    # IBus with its pinyin engine on the test display: "nihao" then space picks 你好, as a user types it
+    if not (shutil.which("ibus-daemon") and Path("/usr/libexec/ibus-engine-libpinyin").exists()):
+        if desktop_env.STRICT:
+            pytest.fail("ibus and ibus-libpinyin are needed (installed by .ci/run)")
+        pytest.skip("ibus and ibus-libpinyin are not installed")
+    env = {**os.environ, **x_display.env(), "DBUS_SESSION_BUS_ADDRESS": session_bus.address,
+           "HOME": str(tmp_path), "QT_IM_MODULE": "ibus", "QT_QPA_PLATFORM": "xcb"}
+    log = (tmp_path / "ibus.log").open("w")
+    daemon = subprocess.Popen(["ibus-daemon", "--replace", "--panel=disable", "--xim", "--verbose"], env=env,
+                              stdout=log, stderr=log, start_new_session=True)
+    app: subprocess.Popen[str] | None = None
+    try:
+        deadline = time.monotonic() + 30
+        # the engines are known once the daemon has read its components: ask until it says so
+        while "libpinyin" not in subprocess.run(["ibus", "list-engine"], env=env, capture_output=True,
+                                                text=True).stdout:
+            assert time.monotonic() < deadline, "ibus-daemon did not start: " + (tmp_path / "ibus.log").read_text()
+            time.sleep(0.5)
+        app = subprocess.Popen([sys.executable, "-m", "tests.support.ime_typing"], env=env, cwd=ROOT, text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert app.stdin is not None and app.stdout is not None
+        assert app.stdout.readline().strip() == "composer"
+        # the pinyin engine, once a field of the app has the focus (an input context exists)
+        # (`ibus engine NAME` says it failed when it cannot also save the choice in dconf: ask which is in use)
+        while subprocess.run(["ibus", "engine"], env=env, capture_output=True, text=True).stdout.strip() != "libpinyin":
+            assert time.monotonic() < deadline, "ibus did not take the libpinyin engine"
+            subprocess.run(["ibus", "engine", "libpinyin"], env=env, capture_output=True)
+            time.sleep(0.3)
+        desktop_env.xdotool(x_display, "type", "--delay", "80", "nihao")
+        desktop_env.xdotool(x_display, "key", "space")
+        app.stdin.write("question\n")
+        app.stdin.flush()
+        assert app.stdout.readline().strip() == "question"
+        time.sleep(0.3)
+        desktop_env.xdotool(x_display, "type", "--delay", "80", "zhongwen")
+        desktop_env.xdotool(x_display, "key", "space")
+        time.sleep(0.5)
+        app.stdin.write("done\n")
+        app.stdin.flush()
+        typed = json.loads(app.stdout.readline())
+        assert app.wait(10) == 0
+    finally:
+        if app is not None:
+            if app.poll() is None:
+                app.kill()
+                app.wait()
+            for stream in (app.stdin, app.stdout):
+                if stream is not None:
+                    stream.close()
+        subprocess.run(["ibus", "exit"], env=env, capture_output=True)
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(10)
+        log.close()
+    assert typed == {"composer": "你好", "question": "中文"}
