@@ -65,13 +65,6 @@ def language() -> str:
     return _language
 
 
-def set_language(code: str | None) -> None:
-    """Speak `code` from now on (None: decide again from the setting and the system); for tests and tools."""
-    global _language, _translation
-    _language = code if code in LANGUAGES else None
-    _translation = None
-
-
 def translation() -> gettext.NullTranslations:
     """The catalog of `language()` (a pass-through for English)."""
     global _translation

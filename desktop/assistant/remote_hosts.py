@@ -42,11 +42,6 @@ class RemoteHosts:
         self._connections: dict[str, SshConnection] = {}
         self._opening: dict[str, asyncio.Lock] = {}
 
-    def connection(self, entry: SshHostEntry) -> SshConnection | None:
-        """The open connection to `entry`, if any."""
-        connection = self._connections.get(entry.id)
-        return connection if connection is not None and connection.connected else None
-
     async def open(self, entry: SshHostEntry) -> SshHost:
         """A connected SshHost for `entry`; raise SshError (HostNotTrusted when the user said no)."""
         lock = self._opening.setdefault(entry.id, asyncio.Lock())

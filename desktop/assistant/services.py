@@ -59,7 +59,9 @@ class AppPaths:
     @property
     def known_hosts(self) -> Path:
         """The SSH host keys the user trusted in the app (read with their own known_hosts)."""
-        return self.data / "ssh" / "known_hosts"
+        from desktop.backends.ssh import KnownHosts
+
+        return self.data / KnownHosts.IN_DATA_DIR
 
 
 @dataclass

@@ -53,7 +53,7 @@ def _shell_line(argv: list[str]) -> str:
 def _known_hosts() -> KnownHosts:
     import platformdirs
 
-    return KnownHosts(Path(platformdirs.user_data_dir("glmv-desktop", appauthor=False)) / "ssh" / "known_hosts")
+    return KnownHosts(Path(platformdirs.user_data_dir("glmv-desktop", appauthor=False)) / KnownHosts.IN_DATA_DIR)
 
 
 async def _probe_hosts(addresses: list[str], trust: bool, config: Path | None) -> list[tuple[str, HardwareReport]]:

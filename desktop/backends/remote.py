@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import hashlib
 import io
 import json
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.backends.hardware import HardwareReport
-from desktop.backends.ssh import KILL, SshConnection, SshDisconnected, SshError, signal_process
+from desktop.backends.ssh import SshConnection, SshDisconnected, SshError, signal_process
 from desktop.backends.supervisor import (
     LogLines,
     ServerCommand,
@@ -236,7 +235,7 @@ class SshHost:
         target = f"{cache}/{shlex.quote(name)}"
         script = (f"mkdir -p {cache} && cat > {target}.part && mv {target}.part {target} && "
                   f"{shlex.quote(self.python)} {target} --json {_remote_path(models_dir)}")
-        code, out, err = await self._run_bytes(script, archive, timeout=120)
+        code, out, err = await self.connection.run(script, input_bytes=archive, timeout=120)
         if code != 0:
             await self.check_python()  # says so when there is no Python
             raise RemoteError(_("The hardware probe failed on {host}.").format(host=self.label), detail=err.strip())
@@ -245,18 +244,6 @@ class SshHost:
         except ValueError as exc:
             raise RemoteError(_("The hardware probe on {host} answered something unexpected.").format(
                 host=self.label), detail=f"{exc}: {out[:500]}") from exc
-
-    async def _run_bytes(self, script: str, data: bytes, timeout: float) -> tuple[int, str, str]:
-        process = await asyncio.create_subprocess_exec(
-            *self.connection.command(script), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
-        try:
-            out, err = await asyncio.wait_for(process.communicate(data), timeout)
-        except BaseException:
-            signal_process(process, KILL)
-            await process.wait()
-            raise
-        return process.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
     async def _helper(self, verb: str, args: Mapping[str, Any], timeout: float = 60,
                       record: str = "server.json") -> dict[str, Any]:
@@ -505,14 +492,18 @@ class RemoteSupervisor:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         headers = {"Authorization": f"Bearer {self.command.api_key}"} if self.command.api_key else {}
+        next_check = loop.time()
         async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S, trust_env=False) as client:
             while True:
-                if not await self._server_alive():
-                    self._set_state(ServerState.CRASHED)
-                    raise ServerStartFailed(
-                        _("The {engine} server on {host} exited.").format(engine=self.command.engine,
-                                                                          host=self.host.label),
-                        _("The end of its log says why."), self.log_tail())
+                # Whether it still runs costs a command on the host: asked every few seconds, not at each poll.
+                if loop.time() >= next_check:
+                    next_check = loop.time() + SERVER_POLL_S
+                    if not await self._server_alive():
+                        self._set_state(ServerState.CRASHED)
+                        raise ServerStartFailed(
+                            _("The {engine} server on {host} exited.").format(engine=self.command.engine,
+                                                                              host=self.host.label),
+                            _("The end of its log says why."), self.log_tail())
                 for path in self.command.health_paths:
                     try:
                         response = await client.get(f"http://127.0.0.1:{self.local_port}{path}", headers=headers)
@@ -613,7 +604,3 @@ class RemoteSupervisor:
         if self.on_event is not None:
             self.on_event(event)
 
-
-def record_as_dict(record: RemoteServerRecord) -> dict[str, Any]:
-    """The record as plain data (for the app's own note of which host runs its server)."""
-    return dataclasses.asdict(record)

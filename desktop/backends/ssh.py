@@ -196,6 +196,8 @@ async def _run(argv: Sequence[str], *, input_bytes: bytes | None = None, timeout
 class KnownHosts:
     """The app's own known_hosts file (keys the user trusted in the app), read with the user's own."""
 
+    IN_DATA_DIR = Path("ssh") / "known_hosts"  # where it is in the app's data folder
+
     def __init__(self, path: Path, user_files: Sequence[Path] | None = None) -> None:
         self.path = path
         home = Path.home() / ".ssh"
@@ -445,17 +447,17 @@ class SshConnection:
         return [ssh_program(), "-S", str(self.control_path), "-o", "ControlMaster=no", "-T", *self.options(), "--",
                 self.target.host, remote]
 
-    async def run(self, remote: str, *, input_text: str | None = None,
+    async def run(self, remote: str, *, input_text: str | None = None, input_bytes: bytes | None = None,
                   timeout: float = COMMAND_TIMEOUT_S) -> tuple[int, str, str]:
-        """Run `remote` (a POSIX shell command) on the host; (exit status, stdout, stderr).
-
-        Exit status 255 with the master gone raises SshDisconnected.
+        """Run `remote` (a POSIX shell command) on the host with `input_text` or `input_bytes` on its stdin;
+        (exit status, stdout, stderr). Exit status 255 with the master gone raises SshDisconnected.
         """
         if not self.connected:
             raise SshDisconnected(_("The connection to {host} is closed.").format(host=self.target.label),
                                   _("Connect again."))
-        code, out, err = await _run(self.command(remote), timeout=timeout,
-                                    input_bytes=input_text.encode("utf-8") if input_text is not None else None)
+        if input_text is not None:
+            input_bytes = input_text.encode("utf-8")
+        code, out, err = await _run(self.command(remote), timeout=timeout, input_bytes=input_bytes)
         if code == 255 and not self.connected:
             raise SshDisconnected(_("The connection to {host} was lost.").format(host=self.target.label),
                                   _("It is tried again by itself; check the network if it does not come back."))

@@ -64,6 +64,7 @@ async def check_all(pictures: Path | None) -> dict[str, dict[str, Any]]:
 
     from desktop.assistant.local_server import ServerManager
     from desktop.assistant.services import AppPaths, Services
+    from desktop.backends.catalog import Engine
     from desktop.backends.hardware import GpuInfo, HardwareReport
     from desktop.chat.attachments import DocumentAttachment
     from desktop.chat.request import sending_for
@@ -118,7 +119,7 @@ async def check_all(pictures: Path | None) -> dict[str, dict[str, Any]]:
             if servers.refresh_task is not None and servers.refresh_task.done():
                 break
             await asyncio.sleep(0.05)
-        servers.select("glm-4.6v-flash", __import__("desktop.backends.catalog", fromlist=["Engine"]).Engine.VLLM)
+        servers.select("glm-4.6v-flash", Engine.VLLM)
         await _settle()
 
     await check("servers", servers, loaded)
