@@ -60,20 +60,21 @@ SERVER_POLL_S = 3.0  # how often a ready server is checked to still run there
 # arguments as JSON on stdin (secrets included) and prints one JSON object.
 _HELPER = r'''
 import json, os, signal, subprocess, sys, time
-def started(pid):
+def stat(pid):
     try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(") ", 1)[1].split()[19]
+        with open("/proc/%s/stat" % pid) as f:
+            return f.read().rsplit(") ", 1)[1].split()
     except (OSError, IndexError):
         return None
+def started(pid):
+    fields = stat(pid)  # a zombie (exited, its parent not yet told) runs no more
+    return fields[19] if fields and fields[0] != "Z" else None
 def alive_group(pgid):
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    for name in os.listdir("/proc"):
+        fields = stat(name) if name.isdigit() else None
+        if fields and fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
 def read_record():
     try:
         with open(record_path) as f:
