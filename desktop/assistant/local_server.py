@@ -294,11 +294,12 @@ class ServerManager:
             await supervisor.wait_ready(ready_timeout_s)
             self.server = await activate(supervisor, plan, model_path, profiles=self.profiles, secrets=self.secrets,
                                          served_name=served_name, host=self.host)
-        except BaseException:
+            if isinstance(supervisor, RemoteSupervisor) and self.host is not None and supervisor.local_port:
+                await asyncio.to_thread(RemoteServerNote(self.host.id, supervisor.local_port).save,
+                                        self.remote_note_path)
+        except BaseException:  # a cancel up to the very end (Stop pressed as it became ready) stops it too
             await supervisor.stop()
             raise
-        if isinstance(supervisor, RemoteSupervisor) and self.host is not None and supervisor.local_port:
-            await asyncio.to_thread(RemoteServerNote(self.host.id, supervisor.local_port).save, self.remote_note_path)
         return self.server
 
     async def launch_cluster(self, start: ClusterStart,

@@ -4,7 +4,9 @@ for it, what is missing there said with the commands to run, and the engine inst
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import pytest
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from desktop.assistant.local_server import remote_profile_id
-from desktop.assistant.remote_hosts import RemoteHosts
+from desktop.assistant.remote_hosts import RemoteHosts, RemoteServerNote
 from desktop.assistant.services import Services
 from desktop.backends.catalog import Engine
 from desktop.backends.supervisor import ServerCommand, ServerState
@@ -22,6 +24,7 @@ from desktop.config.profiles import EndpointProfile, Flavor
 from desktop.ui.servers.hosts import AddHostDialog
 from desktop.ui.servers.window import LocalServersWindow
 from tests.gui.test_local_servers_window import h100, machine
+from tests.support.processes import session_members
 from tests.support.servers_window import open_servers_window
 from tests.support.sshd import HEALTHY, SshServer, gpu_server_path
 from tests.support.wheels import write_wheel
@@ -172,10 +175,12 @@ def run_in_loop(qtbot: Any, coroutine: Any) -> Any:
     return task.result()
 
 
-def test_a_server_is_started_on_the_host_from_the_window_shows_its_log_and_stops(
-        qtbot: Any, services: Services, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
-    # A host with eight H100s and vLLM on its PATH: stand-ins for the GPUs and the engine this machine lacks; the
-    # SSH, the probe, the plan, the start there, the tunnel, the log and the stop are the app's own.
+@contextlib.contextmanager
+def gpu_host_window(qtbot: Any, services: Services, tmp_path_factory: pytest.TempPathFactory,
+                    tmp_path: Path) -> Iterator[tuple[SshHostEntry, LocalServersWindow]]:
+    """The window on a host with eight H100s and vLLM on its PATH (stand-ins for the GPUs and the engine this
+    machine lacks; the SSH, the probe, the plan, the start there, the tunnel, the log and the stop are the
+    app's own), GLM-4.6V-Flash on vLLM selected there."""
     tools = gpu_server_path(tmp_path_factory.mktemp("gpu-tools"), sys.executable)
     with SshServer(tmp_path_factory.mktemp("gpu-sshd"), env={"PATH": tools}) as gpu:
         folder = gpu.home / ".local/share/glmv-desktop/models/glm-4.6v-flash"
@@ -191,6 +196,15 @@ def test_a_server_is_started_on_the_host_from_the_window_shows_its_log_and_stops
         window.select("glm-4.6v-flash", Engine.VLLM)
         details = window.details
         assert "On gpu-box:" in details.engine_text.text() and "On gpu-box:" in details.files_text.text()
+        yield entry, window
+        window.host_selector.choose(None)
+        qtbot.waitUntil(lambda: window.refresh_task is not None and window.refresh_task.done(), timeout=30000)
+
+
+def test_a_server_is_started_on_the_host_from_the_window_shows_its_log_and_stops(
+        qtbot: Any, services: Services, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    with gpu_host_window(qtbot, services, tmp_path_factory, tmp_path) as (entry, window):
+        details = window.details
         # WHEN Start is clicked
         qtbot.waitUntil(details.start_button.isEnabled, timeout=10000)
         details.start_button.click()
@@ -210,5 +224,31 @@ def test_a_server_is_started_on_the_host_from_the_window_shows_its_log_and_stops
         assert "VLLM_API_KEY=" in shown and supervisor.command.api_key not in shown, "the key never shows"
         window.stop_server()
         qtbot.waitUntil(lambda: supervisor is not None and supervisor.state is ServerState.STOPPED, timeout=30000)
-        window.host_selector.choose(None)
-        qtbot.waitUntil(lambda: window.refresh_task is not None and window.refresh_task.done(), timeout=30000)
+
+
+def test_stop_pressed_as_the_server_on_the_host_becomes_ready_stops_it(
+        qtbot: Any, services: Services, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The start's last step (noting the tunnel's port) is held, so Stop comes while the start is not yet over.
+    held, release = threading.Event(), threading.Event()
+    save = RemoteServerNote.save
+
+    def slow_save(note: RemoteServerNote, path: Path) -> None:
+        held.set()
+        release.wait(30)
+        save(note, path)
+
+    monkeypatch.setattr(RemoteServerNote, "save", slow_save)
+    with gpu_host_window(qtbot, services, tmp_path_factory, tmp_path) as (_entry, window):
+        qtbot.waitUntil(window.details.start_button.isEnabled, timeout=10000)
+        window.details.start_button.click()
+        qtbot.waitUntil(held.is_set, timeout=60000)
+        supervisor = window.manager.supervisor
+        assert supervisor is not None and supervisor.state is ServerState.READY and supervisor.pid is not None
+        assert window.launch_task is not None and not window.launch_task.done()
+        # WHEN Stop is pressed then
+        window.stop_server()
+        release.set()
+        # THEN the server is stopped there (the host is this machine), not left running behind the window's back
+        qtbot.waitUntil(lambda: supervisor.state is ServerState.STOPPED, timeout=30000)
+        assert not session_members(supervisor.pid)

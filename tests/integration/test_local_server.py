@@ -9,7 +9,6 @@ import os
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 from PIL import Image
 
@@ -25,6 +24,7 @@ from desktop.chat.request import AskOptions
 from desktop.config.profiles import EndpointProfile, Flavor, ProfileBook
 from desktop.config.secrets import SecretStore
 from desktop.config.settings import SettingsStore
+from tests.support.processes import session_members
 from tests.support.tiny_glmv import TinyGlmvServer
 
 pytestmark = pytest.mark.tiny_model
@@ -58,17 +58,6 @@ async def ask_about_a_picture(endpoint: EndpointProfile, secrets: SecretStore) -
     finally:
         await client.aclose()
     return reply
-
-
-def session_members(pid: int) -> list[int]:
-    return [p.pid for p in psutil.process_iter(["pid"]) if p.pid != os.getpid() and _sid(p.pid) == pid]
-
-
-def _sid(pid: int) -> int | None:
-    try:
-        return os.getsid(pid)
-    except OSError:
-        return None
 
 
 def test_launch_makes_the_server_the_active_endpoint_and_it_answers(tiny_model_dir: Path, tmp_path: Path,

@@ -25,6 +25,7 @@ from desktop.backends.supervisor import ServerState
 from desktop.chat.conversation import Conversation, ImageAttachment, ReplyState
 from desktop.chat.request import AskOptions
 from desktop.ui.servers.window import LocalServersWindow
+from tests.support.processes import session_members
 from tests.support.servers_window import open_servers_window
 
 pytestmark = pytest.mark.tiny_model
@@ -85,17 +86,6 @@ def ask(qtbot: Any, services: Services) -> tuple[ReplyState, str]:
     qtbot.waitUntil(task.done, timeout=60000)
     task.result()
     return reply.state, reply.text
-
-
-def session_members(pid: int) -> list[int]:
-    members = []
-    for process in psutil.process_iter(["pid"]):
-        try:
-            if process.pid != os.getpid() and os.getsid(process.pid) == pid:
-                members.append(process.pid)
-        except OSError:
-            continue
-    return members
 
 
 def test_the_tiny_model_starts_from_the_panel_answers_shows_its_log_and_stops(

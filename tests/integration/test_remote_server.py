@@ -34,7 +34,8 @@ from desktop.config.hosts import HostBook, SshHostEntry
 from desktop.config.profiles import ProfileBook
 from desktop.config.secrets import SecretStore
 from desktop.config.settings import SettingsStore
-from tests.integration.test_local_server import ask_about_a_picture, offline_env, session_members, tiny_plan
+from tests.integration.test_local_server import ask_about_a_picture, offline_env, tiny_plan
+from tests.support.processes import session_members
 from tests.support.sshd import HEALTHY, SshServer, eight_h100_path
 
 

@@ -43,6 +43,7 @@ from desktop.chat.errors import ChatError
 from desktop.chat.events import ContentDelta, Finished, ReasoningDelta, StreamEvent
 from desktop.config.profiles import Flavor, preset
 from tests.support import fake_servers
+from tests.support.processes import session_members
 from tests.support.tiny_glmv import TinyGlmvServer
 
 T = TypeVar("T")
@@ -78,18 +79,6 @@ class Recorder:
 def fake_command(kind: str, port: int | None = None, **extra: Any) -> ServerCommand:
     port = port or free_port()
     return ServerCommand(argv=(sys.executable, FAKE, kind, str(port)), port=port, engine="fake", **extra)
-
-
-def session_members(sid: int) -> list[psutil.Process]:
-    """Live processes in session `sid` (the server started its own)."""
-    members = []
-    for process in psutil.process_iter():
-        try:
-            if os.getsid(process.pid) == sid and process.status() != psutil.STATUS_ZOMBIE:
-                members.append(process)
-        except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
-            continue
-    return members
 
 
 async def wait_until(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
@@ -169,7 +158,7 @@ def test_tiny_model_starts_answers_an_image_and_stops(tiny_model_dir: Path, tmp_
             record = find_recorded_server(state_path)
             endpoint = Endpoint(preset(Flavor.TRANSFORMERS, base_url=command.base_url, model=command.model), None)
             events = [event async for event in client.stream_reply(endpoint, image_request(command.model))]
-            members = [p.pid for p in session_members(supervisor.pid or 0)]
+            members = session_members(supervisor.pid or 0)
         finally:
             await client.aclose()
             await supervisor.stop()
@@ -442,5 +431,5 @@ def test_a_detached_server_outlives_the_loop_that_started_it_and_stops_by_its_re
         stop_recorded(record, path=state)
         assert session_members(pid) == [] and not state.exists()
     finally:
-        for process in session_members(pid):
-            process.kill()
+        for member in session_members(pid):
+            os.kill(member, signal.SIGKILL)
