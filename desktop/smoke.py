@@ -286,6 +286,16 @@ async def _run(app: QApplication, home: Path) -> None:
 
     await _step("hotkeys", hotkeys)
 
+    async def host_programs() -> str:
+        from desktop.backends.remote import FETCH_MODULE, HOST_MODULES, host_source, probe_archive
+
+        for name in HOST_MODULES:  # sent to SSH hosts as source: the bundle must hold them as such
+            compile(host_source(name), name, "exec")
+        return (f"the SSH hosts' probe ({len(probe_archive()) // 1024} KiB) and fetcher "
+                f"({len(host_source(FETCH_MODULE)) // 1024} KiB) are there as source")
+
+    await _step("host programs", host_programs)
+
     async def lazy_parts() -> str:
         import httpx
         import keyring

@@ -14,10 +14,25 @@ import json
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from desktop.backends.catalog import CATALOG, Engine, ModelSpec
+from desktop.backends.catalog import CATALOG, Engine, ModelSpec, format_bytes
+from desktop.backends.downloads import (
+    DownloadError,
+    DownloadProgress,
+    ModelSource,
+    damaged_error,
+    file_url,
+    http_error,
+    hub_endpoint,
+    larger_error,
+    list_files,
+    repo_for,
+)
+from desktop.backends.host_fetch import PLAN_VARIABLE
+from desktop.backends.host_fetch import PREFIX as FETCH_PREFIX
 from desktop.backends.installer import InstallProgress, parse_pip_line, requirement_for
-from desktop.backends.remote import RemoteError, SshHost
+from desktop.backends.remote import FETCH_MODULE, RemoteError, SshHost, host_source
 from desktop.backends.ssh import signal_process
 from desktop.i18n import _
 from desktop.logsetup import redact
@@ -33,12 +48,6 @@ args = json.loads(sys.stdin.readline())
 home = os.path.expanduser("~")
 root = os.path.join(home, args["root"])
 engines = {}
-hf = None
-for engine in args["programs"]:
-    candidate = os.path.join(root, "engines", engine, "bin", "hf")
-    if hf is None and os.access(candidate, os.X_OK):
-        hf = candidate
-hf = hf or shutil.which("hf")
 for engine, program in args["programs"].items():
     own = os.path.join(root, "engines", engine, "bin", program)
     if os.access(own, os.X_OK):
@@ -56,10 +65,10 @@ for model, gguf in args["models"].items():
     except OSError:
         names = []
     files = any(n.endswith(".gguf") for n in names) if gguf else "config.json" in names
-    pending = os.path.join(folder, ".cache", "huggingface", "download")
-    unfinished = any(n.endswith(".incomplete") for _d, _s, found in os.walk(pending) for n in found)
+    # A download by the app marks its end; one by hand (hf download) is complete when nothing is pending.
+    unfinished = any(n.endswith((".incomplete", ".part")) for _d, _s, found in os.walk(folder) for n in found)
     models[model] = ".glmv-complete" in names or (files and not unfinished and ".glmv-downloading" not in names)
-print(json.dumps({"home": home, "engines": engines, "models": models, "hf": hf}))
+print(json.dumps({"home": home, "engines": engines, "models": models}))
 '''
 
 
@@ -70,7 +79,6 @@ class HostInventory:
     home: str
     engines: dict[Engine, str | None]  # the program to run, None: not there
     models: dict[str, bool]  # catalog model id → its files are complete there
-    hf: str | None = None  # Hugging Face's downloader there (it comes with every engine), None: none
 
     def folder(self, spec: ModelSpec) -> str:
         """Where `spec`'s files are (or go) on the host."""
@@ -94,8 +102,7 @@ async def inventory(host: SshHost, specs: Sequence[ModelSpec] = CATALOG) -> Host
     try:
         data = json.loads(out.strip().splitlines()[-1])
         engines = {Engine(name): program for name, program in data["engines"].items()}
-        return HostInventory(str(data["home"]), engines, {str(k): bool(v) for k, v in data["models"].items()},
-                             data.get("hf"))
+        return HostInventory(str(data["home"]), engines, {str(k): bool(v) for k, v in data["models"].items()})
     except (ValueError, KeyError, IndexError) as exc:
         raise RemoteError(_("{host} answered something unexpected.").format(host=host.label),
                           detail=out[-500:]) from exc
@@ -183,26 +190,91 @@ async def install_on_host(host: SshHost, found: HostInventory, engine: Engine, *
                   env={"PIP_NO_INPUT": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
 
 
-async def download_on_host(host: SshHost, found: HostInventory, spec: ModelSpec, *,
-                           on_progress: Callable[[int, int], None], cancel: asyncio.Event | None = None,
-                           endpoint: str | None = None) -> None:
-    """Download `spec`'s files into its folder on the host with Hugging Face's `hf` there (files already there
-    are kept; one cut half-way is fetched again); progress is the folder's size against the model's.
-    `endpoint`: a mirror."""
-    if found.hf is None:
-        raise RemoteError(_("{host} has no downloader for model files.").format(host=host.label),
-                          _("Install an engine there first: it brings Hugging Face's hf downloader."))
-    folder = found.folder(spec)
-    # hf keeps each try's partial file under a new name: those of a cancelled try go first.
-    partials = shlex.quote(folder + "/.cache/huggingface/download")
-    script = (f"find {partials} -name '*.incomplete' -delete 2>/dev/null; "
-              f"mkdir -p {shlex.quote(folder)} && touch {shlex.quote(folder + '/.glmv-downloading')} && "
-              f"{shlex.quote(found.hf)} download {shlex.quote(spec.hf_repo)} --local-dir {shlex.quote(folder)} && "
-              f"rm -f {shlex.quote(folder + '/.glmv-downloading')} && touch {shlex.quote(folder + '/.glmv-complete')}")
+async def download_on_host(host: SshHost, found: HostInventory, spec: ModelSpec, *, source: ModelSource,
+                           endpoint: str | None = None, on_progress: Callable[[DownloadProgress], None],
+                           cancel: asyncio.Event | None = None) -> None:
+    """Download `spec`'s files (its `files` patterns, or the whole repository) into its folder on the host.
 
-    async def poll() -> None:
-        on_progress(await host.folder_bytes(folder), spec.download_bytes)
+    The hub's file list is read here; the files are fetched there by the app's own fetcher (host_fetch.py, run
+    with the host's Python as a job of its own), which resumes a cut or cancelled download where it stopped and
+    checks each file's sha256. `endpoint`: the hub's base URL (a mirror).
 
-    env = {"HF_HUB_DISABLE_TELEMETRY": "1", **({"HF_ENDPOINT": endpoint} if endpoint else {})}
-    await run_job(host, f"download-{spec.id}", ["/bin/sh", "-c", script], env=env, cancel=cancel, on_poll=poll,
-                  poll_s=2.0)
+    Raises:
+        HostJobCancelled: `cancel` was set (what arrived stays there, for the next try).
+        DownloadError: the hub refused or has no such files, the host's disk is full, a file arrived damaged,
+            or the host's connection to the hub kept dropping.
+        RemoteError: the host could not be asked.
+    """
+    import httpx
+
+    repo = repo_for(spec, source)
+    revision = source.default_revision
+    base = (endpoint or hub_endpoint(source)).rstrip("/")
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), trust_env=True) as client:
+        files = await list_files(client, source, repo, revision, base, patterns=spec.files)
+    if not files:
+        raise DownloadError(_("{hub} lists no matching files in {repo}.").format(hub=source.label, repo=repo),
+                            _("Check the model name and revision, or try the other source."))
+    plan = {"dest": found.folder(spec), "files": [
+        {"path": f.path, "size": f.size, "sha256": f.sha256,
+         "url": file_url(source, base, repo, revision, f.path)} for f in files]}
+    program = await host.upload(host_source(FETCH_MODULE), "fetch", ".py")
+    failures: list[dict[str, Any]] = []
+
+    def line(text: str) -> None:
+        event = parse_fetch_line(text)
+        if isinstance(event, DownloadProgress):
+            on_progress(event)
+        elif event is not None:
+            failures.append(event)
+
+    try:
+        await run_job(host, f"download-{spec.id}", [host.python, program], on_line=line, cancel=cancel,
+                      env={PLAN_VARIABLE: json.dumps(plan)}, poll_s=2.0)
+    except RemoteError as exc:
+        if failures:
+            raise fetch_error(failures[-1], spec, source, repo, host.label) from exc
+        raise
+
+
+def parse_fetch_line(text: str) -> DownloadProgress | dict[str, Any] | None:
+    """A line of the host's fetcher: its progress, its failure (a dict with a "kind"), or None (anything else)."""
+    prefix, _space, rest = text.partition(" ")
+    word, _space, payload = rest.partition(" ")
+    if prefix != FETCH_PREFIX or word not in ("progress", "error"):
+        return None
+    try:
+        data = json.loads(payload)
+        if word == "error":
+            return data if isinstance(data, dict) and "kind" in data else None
+        return DownloadProgress(str(data["file"]), int(data["file_done"]), int(data["file_total"]),
+                                int(data["done"]), int(data["total"]), int(data["files_done"]),
+                                int(data["files_total"]), float(data["bytes_per_s"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def fetch_error(failure: dict[str, Any], spec: ModelSpec, source: ModelSource, repo: str,
+                host: str) -> DownloadError:
+    """The host's fetcher's failure in the user's words, with what to do."""
+    kind, path = failure.get("kind"), str(failure.get("path", ""))
+    again = _("Start the download again: it continues where it stopped.")
+    if kind == "space":
+        return DownloadError(
+            _("Not enough disk space on {host} for {model}: {needed} more are needed, {free} are free in "
+              "{where}.").format(host=host, model=spec.name, needed=format_bytes(int(failure["needed"])),
+                                 free=format_bytes(int(failure["free"])), where=failure.get("where", "")),
+            _("Free some space there, then start the download again: what arrived is kept."))
+    if kind == "http":
+        return http_error(repo, source, None, int(failure.get("status", 0)), path)
+    if kind == "damaged":
+        return damaged_error(path)
+    if kind == "larger":
+        return larger_error(path, source)
+    if kind == "network":
+        return DownloadError(_("{host} could not reach {hub}: the connection kept dropping while downloading "
+                               "{file}.").format(host=host, hub=source.label, file=path),
+                             _("Check that host's network connection (and its proxy, if it needs one). {again}").format(
+                                 again=again), detail=str(failure.get("detail", "")), resumable=True)
+    return DownloadError(_("The download failed on {host}.").format(host=host), again,
+                         detail=json.dumps(failure, ensure_ascii=False), resumable=True)

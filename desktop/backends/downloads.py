@@ -201,9 +201,8 @@ def _access_error(repo: str, source: ModelSource, token: str | None, status: int
     return DownloadError(message, hint)
 
 
-def _http_error(repo: str, source: ModelSource, token: str | None, response: httpx.Response,
-                what: str) -> DownloadError:
-    status = response.status_code
+def http_error(repo: str, source: ModelSource, token: str | None, status: int, what: str) -> DownloadError:
+    """The error for a hub's refusal (HTTP `status`) of `what` (a file, the file list) in `repo`."""
     if status in (401, 403):
         return _access_error(repo, source, token, status)
     if status == 404:
@@ -212,6 +211,19 @@ def _http_error(repo: str, source: ModelSource, token: str | None, response: htt
     return DownloadError(_("{hub} answered HTTP {status} for {what}.").format(hub=source.label, status=status,
                                                                              what=what),
                          _("Try again later; the download resumes where it stopped."),
+                         resumable=True)
+
+
+def damaged_error(path: str) -> DownloadError:
+    """The error for a file whose sha256 is not the one the hub listed (it was deleted)."""
+    return DownloadError(_("{file} arrived damaged: its checksum does not match.").format(file=path),
+                         _("The damaged file was deleted; start the download again."), resumable=True)
+
+
+def larger_error(path: str, source: ModelSource) -> DownloadError:
+    """The error for a file that grew past the size the hub listed."""
+    return DownloadError(_("{file} is larger than {hub} said it would be.").format(file=path, hub=source.label),
+                         _("The repository may have changed while downloading; start the download again."),
                          resumable=True)
 
 
@@ -244,7 +256,7 @@ async def _get_listing(client: httpx.AsyncClient, url: str, repo: str, source: M
                        token: str | None) -> httpx.Response:
     response = await client.get(url, headers=_auth_headers(token), follow_redirects=True)
     if response.status_code != 200:
-        raise _http_error(repo, source, token, response, _("file list"))
+        raise http_error(repo, source, token, response.status_code, _("file list"))
     return response
 
 
@@ -468,7 +480,7 @@ async def _attempt(job: _Job, file: RemoteFile, part: Path) -> None:
             if status in (429, 500, 502, 503, 504):
                 raise _Retry(f"HTTP {status}")
             if status not in (200, 206):
-                raise _http_error(job.repo, job.source, job.token, response, file.path)
+                raise http_error(job.repo, job.source, job.token, response.status_code, file.path)
             if status == 200 or not _range_starts_at(response, offset):
                 if offset:
                     log.info("server ignored the resume request for %s; starting it again", file.path)
@@ -492,10 +504,7 @@ async def _attempt(job: _Job, file: RemoteFile, part: Path) -> None:
         raise _Retry(f"{file.path}: the response ended at {received} of {file.size} bytes")
     if received > file.size:
         part.unlink()
-        raise DownloadError(_("{file} is larger than {hub} said it would be.").format(file=file.path,
-                                                                                   hub=job.source.label),
-                            _("The repository may have changed while downloading; start the download again."),
-                            resumable=True)
+        raise larger_error(file.path, job.source)
 
 
 def _range_starts_at(response: httpx.Response, offset: int) -> bool:
@@ -515,8 +524,7 @@ async def _verify_and_place(file: RemoteFile, part: Path, final: Path) -> None:
         digest = await _in_thread(_hash_file, part)
         if digest.hexdigest() != file.sha256:
             part.unlink()
-            raise DownloadError(_("{file} arrived damaged: its checksum does not match.").format(file=file.path),
-                                _("The damaged file was deleted; start the download again."), resumable=True)
+            raise damaged_error(file.path)
     part.replace(final)
 
 

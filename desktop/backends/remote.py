@@ -50,6 +50,9 @@ STATE_DIR = "~/.local/state/glmv-desktop"
 CACHE_DIR = "~/.cache/glmv-desktop"
 PROBE_MODULES = ("desktop/__init__.py", "desktop/i18n.py", "desktop/processenv.py", "desktop/backends/__init__.py",
                  "desktop/backends/catalog.py", "desktop/backends/hardware.py")
+FETCH_MODULE = "desktop/backends/host_fetch.py"
+HOST_MODULES = (*PROBE_MODULES, FETCH_MODULE)  # the app's modules that run on hosts, sent there as source
+HOST_SOURCES = "host_programs"  # where the installers keep those sources (their modules are compiled)
 MIN_PYTHON = (3, 9)
 LOG_RING_LINES = 2000
 RECONNECT_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
@@ -170,13 +173,19 @@ class RemoteServerRecord:
             raise ValueError(f"not a server record: {exc}") from exc
 
 
+def host_source(name: str) -> bytes:
+    """The source of one of HOST_MODULES: from the source tree, or from the installed app's copy."""
+    root = Path(__file__).resolve().parents[2]
+    bundled = root / HOST_SOURCES
+    return ((bundled if bundled.is_dir() else root) / name).read_bytes()
+
+
 def probe_archive() -> bytes:
     """The probe as a zip archive Python runs directly: the app's hardware module and what it imports."""
-    root = Path(__file__).resolve().parents[2]
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in PROBE_MODULES:
-            archive.writestr(name, (root / name).read_bytes())
+            archive.writestr(name, host_source(name))
         archive.writestr("__main__.py", (
             "import enum, sys\n"
             "if not hasattr(enum, 'StrEnum'):  # Python < 3.11\n"
@@ -231,11 +240,8 @@ class SshHost:
     async def probe(self, models_dir: str = "~/.local/share/glmv-desktop/models") -> HardwareReport:
         """The host's GPUs, memory and disk, by the app's own probe; raise RemoteError when it cannot run."""
         archive = probe_archive()
-        name = f"probe-{hashlib.sha256(archive).hexdigest()[:12]}.pyz"
-        cache = _remote_path(self.cache_dir)
-        target = f"{cache}/{shlex.quote(name)}"
-        script = (f"mkdir -p {cache} && cat > {target}.part && mv {target}.part {target} && "
-                  f"{shlex.quote(self.python)} {target} --json {_remote_path(models_dir)}")
+        put, target = self._put(archive, "probe", ".pyz")
+        script = f"{put} && {shlex.quote(self.python)} {target} --json {_remote_path(models_dir)}"
         code, out, err = await self.connection.run(script, input_bytes=archive, timeout=120)
         if code != 0:
             await self.check_python()  # says so when there is no Python
@@ -245,6 +251,22 @@ class SshHost:
         except ValueError as exc:
             raise RemoteError(_("The hardware probe on {host} answered something unexpected.").format(
                 host=self.label), detail=f"{exc}: {out[:500]}") from exc
+
+    def _put(self, data: bytes, stem: str, suffix: str) -> tuple[str, str]:
+        """The shell command that writes `data` (given on its stdin) into the host's cache, named by its hash,
+        and that file's path in the host's shell's words."""
+        cache = _remote_path(self.cache_dir)
+        target = f"{cache}/{shlex.quote(f'{stem}-{hashlib.sha256(data).hexdigest()[:12]}{suffix}')}"
+        return f"mkdir -p {cache} && cat > {target}.part && mv {target}.part {target}", target
+
+    async def upload(self, data: bytes, stem: str, suffix: str) -> str:
+        """Put `data` into the host's cache; return its full path there."""
+        put, target = self._put(data, stem, suffix)
+        code, out, err = await self.connection.run(f"{put} && echo {target}", input_bytes=data, timeout=120)
+        if code != 0 or not out.strip():
+            raise RemoteError(_("Could not copy a file to {host}.").format(host=self.label),
+                              _("Check that its home folder can be written and is not full."), detail=err.strip())
+        return out.strip().splitlines()[-1]
 
     async def _helper(self, verb: str, args: Mapping[str, Any], timeout: float = 60,
                       record: str = "server.json") -> dict[str, Any]:
@@ -326,14 +348,6 @@ class SshHost:
         """Stop a job and everything it started."""
         await self._helper("stop", {"pgid": record.pid, "started": record.started, "timeout": 10},
                            record=f"job-{record.engine}.json", timeout=40)
-
-    async def folder_bytes(self, path: str) -> int:
-        """Bytes in `path` on the host (0 when it is not there)."""
-        code, out, _err = await self.connection.run(f"du -sb {_remote_path(path)} 2>/dev/null || echo 0")
-        try:
-            return int(out.split()[0]) if code == 0 and out.split() else 0
-        except ValueError:
-            return 0
 
     async def follow(self, record: RemoteServerRecord, offset: int) -> asyncio.subprocess.Process:
         """`tail -F` of the server's log from byte `offset` (0: the start), as a process with stdout."""

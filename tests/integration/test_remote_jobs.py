@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -21,6 +21,7 @@ from desktop.assistant.remote_models import (
     run_job,
 )
 from desktop.backends.catalog import Engine, ModelSpec, Precision
+from desktop.backends.downloads import DownloadError, DownloadProgress, ModelSource
 from desktop.backends.installer import InstallProgress, InstallStage
 from desktop.backends.remote import RemoteError, SshHost
 from desktop.backends.ssh import KnownHosts, SshConnection, SshTarget
@@ -36,6 +37,14 @@ TINY = ModelSpec("tiny-remote", "Tiny remote", REPO, None, Precision.BF16, SIZE,
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     with SshServer(tmp_path_factory.mktemp("sshd")) as server:
         yield server
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    for _ in range(int(timeout_s * 20)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out")
 
 
 async def connected(sshd: SshServer, folder: Path) -> SshHost:
@@ -103,39 +112,88 @@ def test_a_job_that_fails_says_so_and_one_cancelled_is_stopped_there(sshd: SshSe
 def test_a_model_is_downloaded_on_the_host_cancelled_and_resumed(sshd: SshServer, tmp_path: Path) -> None:
     weights = bytes(range(256)) * (SIZE // 256)
     files = {"config.json": b'{"model_type": "glm4v"}', "model.safetensors": weights}
-    seen: list[tuple[int, int]] = []
+    seen: list[DownloadProgress] = []
 
-    async def scenario(hub: FakeModelHub) -> tuple[bool, bool]:
+    async def scenario(hub: FakeModelHub) -> tuple[bool, bool, int]:
         host = await connected(sshd, tmp_path)
         try:
-            found = dataclasses.replace(await inventory(host, [TINY]), hf=str(Path(sys.executable).with_name("hf")))
+            found = await inventory(host, [TINY])
             # WHEN the download is cancelled while the weights are half-way
             hub.stall["model.safetensors"] = 12 * 1024 * 1024
             cancel = asyncio.Event()
             first = asyncio.ensure_future(download_on_host(
-                host, found, TINY, on_progress=lambda d, t: seen.append((d, t)), cancel=cancel, endpoint=hub.url))
+                host, found, TINY, source=ModelSource.HUGGING_FACE, endpoint=hub.url, on_progress=seen.append,
+                cancel=cancel))
             assert await asyncio.to_thread(hub.stalled.wait, 60)
+            part = sshd.home / ".local/share/glmv-desktop/models" / TINY.id / "model.safetensors.part"
+            await until(lambda: part.exists() and part.stat().st_size > 0)
             cancel.set()
             with pytest.raises(HostJobCancelled):
                 await first
             half = (await inventory(host, [TINY])).models.get(TINY.id)
-            # THEN the next try finishes it, asking only for the rest
+            kept = len(seen)
+            # THEN the next try continues from where the cut left the weights, and finishes
             hub.release.set()
-            await download_on_host(host, found, TINY, on_progress=lambda d, t: seen.append((d, t)), endpoint=hub.url)
+            await download_on_host(host, found, TINY, source=ModelSource.HUGGING_FACE, endpoint=hub.url,
+                                   on_progress=seen.append)
             done = (await inventory(host, [TINY])).models.get(TINY.id)
-            return bool(half), bool(done)
+            return bool(half), bool(done), kept
         finally:
             await host.connection.close()
 
     with FakeModelHub(files) as hub:
-        half, done = asyncio.run(scenario(hub))
+        half, done, kept = asyncio.run(scenario(hub))
         fetched = [r for r in hub.file_requests("model.safetensors") if r.method == "GET"]
     assert (half, done) == (False, True)
-    # the progress is the folder's size there against the model's, up to the end
-    assert seen[-1][0] >= len(weights) and all(total == TINY.download_bytes for _d, total in seen)
-    # hf itself starts an interrupted HTTP file again (a new temporary file per process): the next try fetched it
-    # whole, and nothing of the cancelled one is left behind
-    assert fetched[-1].sent == SIZE
     folder = sshd.home / ".local/share/glmv-desktop/models" / TINY.id
     assert (folder / "model.safetensors").read_bytes() == weights
-    assert not list(folder.rglob("*.incomplete"))
+    assert (folder / ".glmv-complete").is_file() and not list(folder.rglob("*.part"))
+    # the second try asked only for the rest, from the byte the first had kept
+    assert fetched[0].range is None and fetched[-1].range is not None
+    resumed_at = int(fetched[-1].range.removeprefix("bytes=").rstrip("-"))
+    assert 0 < resumed_at <= 12 * 1024 * 1024 and fetched[-1].sent == SIZE - resumed_at
+    # progress: the hub's bytes across both files, the first try's included in the second's start
+    total = SIZE + len(files["config.json"])
+    assert all(p.total == total for p in seen)
+    assert seen[kept].done >= resumed_at, "the resumed download starts from what was there"
+    assert seen[-1].done == total and seen[-1].files_done == 2
+
+
+def test_a_host_download_takes_only_the_models_files_and_a_damaged_one_is_said_and_deleted(
+        sshd: SshServer, tmp_path: Path) -> None:
+    # A GGUF repository on ModelScope: only the files its patterns name are fetched.
+    gguf = dataclasses.replace(TINY, id="tiny-gguf", modelscope_repo=REPO, precision=Precision.Q4_K_M,
+                               files=("*Q4_K_M.gguf", "mmproj*"))
+    files = {"model-Q4_K_M.gguf": b"q4" * 5000, "model-Q8_0.gguf": b"q8" * 9000, "mmproj-f16.gguf": b"mm" * 100,
+             "README.md": b"# tiny"}
+
+    async def scenario(hub: FakeModelHub) -> DownloadError:
+        host = await connected(sshd, tmp_path)
+        try:
+            found = await inventory(host, [gguf])
+            await download_on_host(host, found, gguf, source=ModelSource.MODELSCOPE, endpoint=hub.url,
+                                   on_progress=lambda _p: None)
+            assert (await inventory(host, [gguf])).models[gguf.id]
+            # WHEN a file arrives with bytes other than the hub listed
+            other = dataclasses.replace(gguf, id="tiny-gguf-damaged")
+            hub.wrong_sha.add("mmproj-f16.gguf")
+            with pytest.raises(DownloadError) as caught:
+                await download_on_host(host, await inventory(host, [other]), other, source=ModelSource.MODELSCOPE,
+                                       endpoint=hub.url, on_progress=lambda _p: None)
+            assert not (await inventory(host, [other])).models[other.id]
+            return caught.value
+        finally:
+            await host.connection.close()
+
+    with FakeModelHub(files) as hub:
+        error = asyncio.run(scenario(hub))
+        asked = {r.file for r in hub.requests if r.file}
+    root = sshd.home / ".local/share/glmv-desktop/models"
+    assert sorted(p.name for p in (root / "tiny-gguf").iterdir() if not p.name.startswith(".")) == [
+        "mmproj-f16.gguf", "model-Q4_K_M.gguf"]
+    assert asked == {"model-Q4_K_M.gguf", "mmproj-f16.gguf"}, "the other quantisation and the README stay there"
+    # THEN it is said, with what to do, and nothing damaged is left to be taken for the model
+    assert error.message == "mmproj-f16.gguf arrived damaged: its checksum does not match."
+    assert "start the download again" in error.hint
+    damaged = root / "tiny-gguf-damaged"
+    assert not (damaged / "mmproj-f16.gguf").exists() and not list(damaged.rglob("*.part"))

@@ -634,16 +634,10 @@ class LocalServersWindow(QWidget):
 
         host = self._host_job()
 
-        def on_host_progress(done: int, total: int) -> None:
-            done = min(done, total)
-            progress(DownloadProgress(file="", file_done=done, file_total=total, done=done, total=total, files_done=0,
-                                      files_total=1, bytes_per_s=0.0))
-
         async def fetch() -> object:
             if host is not None:
-                mirror = endpoint if source is ModelSource.HUGGING_FACE else None
-                await download_on_host(host[1], host[2], choice.spec, on_progress=on_host_progress, cancel=cancel,
-                                       endpoint=mirror)
+                await download_on_host(host[1], host[2], choice.spec, source=source, endpoint=endpoint,
+                                       on_progress=progress, cancel=cancel)
                 return None
             import httpx
 
@@ -658,10 +652,7 @@ class LocalServersWindow(QWidget):
             self._keep(run_async(again, notifier=self._notifier, owner=self))
 
         def failed(error: BaseException) -> None:
-            if isinstance(error, HostJobCancelled):
-                finished(_("Download stopped. The files that arrived whole are kept; Download fetches the rest."))
-                return
-            if isinstance(error, DownloadCancelled):
+            if isinstance(error, DownloadCancelled | HostJobCancelled):
                 finished(_("Download paused. What arrived is kept: Resume continues from there."))
                 return
             finished(getattr(error, "message", str(error)))
