@@ -27,6 +27,7 @@ from desktop.backends.downloads import (
     hub_endpoint,
     larger_error,
     list_files,
+    no_files_error,
     repo_for,
 )
 from desktop.backends.host_fetch import PLAN_VARIABLE
@@ -213,8 +214,7 @@ async def download_on_host(host: SshHost, found: HostInventory, spec: ModelSpec,
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), trust_env=True) as client:
         files = await list_files(client, source, repo, revision, base, patterns=spec.files)
     if not files:
-        raise DownloadError(_("{hub} lists no matching files in {repo}.").format(hub=source.label, repo=repo),
-                            _("Check the model name and revision, or try the other source."))
+        raise no_files_error(source, repo)
     plan = {"dest": found.folder(spec), "files": [
         {"path": f.path, "size": f.size, "sha256": f.sha256,
          "url": file_url(source, base, repo, revision, f.path)} for f in files]}

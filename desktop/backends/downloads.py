@@ -214,6 +214,12 @@ def http_error(repo: str, source: ModelSource, token: str | None, status: int, w
                          resumable=True)
 
 
+def no_files_error(source: ModelSource, repo: str) -> DownloadError:
+    """The error for a repository that lists none of the files a model needs."""
+    return DownloadError(_("{hub} lists no matching files in {repo}.").format(hub=source.label, repo=repo),
+                         _("Check the model name and revision, or try the other source."))
+
+
 def damaged_error(path: str) -> DownloadError:
     """The error for a file whose sha256 is not the one the hub listed (it was deleted)."""
     return DownloadError(_("{file} arrived damaged: its checksum does not match.").format(file=path),
@@ -572,8 +578,7 @@ async def _download(client: httpx.AsyncClient, spec: ModelSpec, dest: Path, sour
     revision = revision or source.default_revision
     files = await list_files(client, source, repo, revision, base, token=token, patterns=spec.files)
     if not files:
-        raise DownloadError(_("{hub} lists no matching files in {repo}.").format(hub=source.label, repo=repo),
-                            _("Check the model name and revision, or try the other source."))
+        raise no_files_error(source, repo)
     finals = {f.path: dest.joinpath(*PurePosixPath(f.path).parts) for f in files}
     complete = {f.path for f in files if finals[f.path].is_file() and _size(finals[f.path]) == f.size}
     present = sum(f.size if f.path in complete else min(_size(_part_path(finals[f.path])), f.size) for f in files)
