@@ -196,6 +196,8 @@ def gpu_host_window(qtbot: Any, services: Services, tmp_path_factory: pytest.Tem
         window.select("glm-4.6v-flash", Engine.VLLM)
         details = window.details
         assert "On gpu-box:" in details.engine_text.text() and "On gpu-box:" in details.files_text.text()
+        assert window.source_box.isEnabled(), "where a download on the host comes from is chosen as here"
+        assert not window.add_folder_button.isEnabled(), "a folder on this computer is not one on the host"
         yield entry, window
         window.host_selector.choose(None)
         qtbot.waitUntil(lambda: window.refresh_task is not None and window.refresh_task.done(), timeout=30000)

@@ -233,8 +233,8 @@ class PlanDetails(QWidget):
         if host and files is not None:
             self.files_text.setText(
                 _("On {host}: {path}").format(host=host, path=choice.folder) if files.complete else
-                _("Not on {host} yet (about {size}). Download fetches it there, from the source set in Settings, "
-                  "and resumes where it stopped; or run there:\n{command}").format(
+                _("Not on {host} yet (about {size}). Download fetches it there from the source chosen above, and "
+                  "resumes where it stopped; or run there:\n{command}").format(
                     host=host, size=format_bytes(choice.spec.download_bytes), command=host_download))
         self.download_button.setVisible(choice.downloadable)
         self.download_button.setEnabled(files is not None and not files.complete and not download.running

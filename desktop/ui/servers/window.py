@@ -288,7 +288,7 @@ class LocalServersWindow(QWidget):
         self._host, self._ssh, self._inventory = host, None, None
         self._engines, self._files, self._space = {}, {}, {}
         self._previews.clear()
-        for widget in (self.source_box, self.add_folder_button, self.remove_folder_button):
+        for widget in (self.add_folder_button, self.remove_folder_button):  # the source applies on hosts too
             widget.setEnabled(host is None)
         self.hardware_label.setText(_("Connecting to {host}…").format(host=host.label) if host is not None
                                     else _("Checking this computer…"))
