@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 _LIBRARY_PATHS = ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH")
@@ -37,3 +38,26 @@ def own_group_options() -> dict[str, Any]:
     if sys.platform == "win32":
         return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
     return {"start_new_session": True}
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any live process is in process group `pgid`. A zombie is not: it has exited, and only its
+    parent's wait is pending (an init that reaps late can leave one for a while). POSIX only."""
+    proc = Path("/proc")
+    if proc.is_dir():
+        for entry in proc.iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(")") + 2:].split()  # the command name may hold spaces and parentheses
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                return True
+        return False
+    try:  # macOS: no /proc
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True

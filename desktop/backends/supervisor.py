@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from desktop.errors import UserFacingError
 from desktop.i18n import _
 from desktop.logsetup import redact, register_secret
-from desktop.processenv import child_environment, own_group_options
+from desktop.processenv import child_environment, group_alive, own_group_options
 
 log = logging.getLogger(__name__)
 
@@ -273,9 +273,9 @@ def terminate_group(pgid: int, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> Non
         return
     _signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while _group_alive(pgid) and time.monotonic() < deadline:
+    while group_alive(pgid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _group_alive(pgid):
+    if group_alive(pgid):
         _signal_group(pgid, signal.SIGKILL)
 
 
@@ -313,28 +313,6 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
     """Send `sig` to a process group that may already be gone."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any live (non-zombie) process is in group `pgid`."""
-    proc = Path("/proc")
-    if proc.is_dir():
-        for entry in proc.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2:].split()
-            if fields[0] != "Z" and int(fields[2]) == pgid:
-                return True
-        return False
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 # -- the supervisor ----------------------------------------------------------------------------------------------------
@@ -517,16 +495,16 @@ class ServerSupervisor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(process.wait(), max(0.0, deadline - loop.time()))
             # Each check reads /proc: off the loop's thread, which is the UI's.
-            while await asyncio.to_thread(_group_alive, pgid) and loop.time() < deadline:
+            while await asyncio.to_thread(group_alive, pgid) and loop.time() < deadline:
                 await asyncio.sleep(0.05)
-            if process.returncode is None or await asyncio.to_thread(_group_alive, pgid):
+            if process.returncode is None or await asyncio.to_thread(group_alive, pgid):
                 log.info("The %s server did not stop within %.0f s; killing its process group",
                          self.command.engine, timeout_s)
                 _signal_group(pgid, signal.SIGKILL)
             await process.wait()
             # SIGKILL cannot be ignored; give the kernel a moment to finish off the rest of the group.
             settle = loop.time() + 5.0
-            while await asyncio.to_thread(_group_alive, pgid) and loop.time() < settle:
+            while await asyncio.to_thread(group_alive, pgid) and loop.time() < settle:
                 await asyncio.sleep(0.02)
         for task in (self._reader, self._watcher):
             if task is not None:

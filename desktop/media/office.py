@@ -30,7 +30,7 @@ from types import MappingProxyType
 from desktop.availability import Availability
 from desktop.errors import UserFacingError
 from desktop.i18n import _
-from desktop.processenv import child_environment, own_group_options
+from desktop.processenv import child_environment, group_alive, own_group_options
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ _ODF = frozenset({"odp", "odt", "ods"})
 _OLE2 = frozenset({"ppt", "doc", "xls"})
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _POLL_S = 0.1
+_EXIT_WAIT_S = 5.0  # how long a killed LibreOffice gets to be gone
 _LOG_TAIL_CHARS = 4000
 _HINT_EXPORT = _("Open it in the program that made it, export it as PDF, and attach the PDF instead.")
 _HINT_MISMATCH = _("The file may be damaged or have the wrong extension. Open it in the program that made it, "
@@ -300,6 +301,13 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(OSError):
         process.kill()
     process.wait()
+    # soffice.bin, not the leader, holds the profile: the next conversion must not find it still exiting (or
+    # just forked as the group was signalled).
+    deadline = time.monotonic() + _EXIT_WAIT_S
+    while sys.platform != "win32" and group_alive(process.pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        time.sleep(0.02)
 
 
 def _bytes_under(folder: Path) -> int:
