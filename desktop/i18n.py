@@ -38,30 +38,29 @@ def system_language(environ: dict[str, str] | None = None) -> str:
         tag = tag.split(".")[0].replace("-", "_")
         if tag.startswith("zh"):
             return "en" if tag.startswith(_TRADITIONAL) else "zh_CN"
-        if tag.startswith("en") or tag:
+        if tag:  # the first language asked for decides
             return "en"
     return "en"
 
 
-def configured_language() -> str:
-    """The `ui.language` setting ("system", "en" or "zh_CN"), read straight from the settings file: the
-    language is needed before anything else is loaded."""
+def configured_language() -> str | None:
+    """The language the `ui.language` setting names ("en" or "zh_CN"; None: the system's), read straight from
+    the settings file: the language is needed before anything else is loaded."""
     try:
         import platformdirs
 
         path = Path(platformdirs.user_config_dir("glmv-desktop", appauthor=False)) / "settings.json"
         value = json.loads(path.read_text(encoding="utf-8")).get("ui.language", "system")
     except (OSError, ValueError, AttributeError, ImportError):
-        return "system"
-    return value if value in LANGUAGES else "system"
+        return None
+    return value if value in LANGUAGES else None
 
 
 def language() -> str:
     """The language the app speaks in this process."""
     global _language
     if _language is None:
-        chosen = configured_language()
-        _language = chosen if chosen in LANGUAGES else system_language()
+        _language = configured_language() or system_language()
     return _language
 
 

@@ -34,15 +34,30 @@ ARGPARSE = (
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}|%\(\w+\)\w|%[sdr]")
 
 
+def _translated_calls(source: Path) -> list[tuple[Path, ast.Call, str | None]]:
+    """Every `_()` call in `source`'s modules (each parsed once, cached): its file, the call, and its string
+    (None when the argument is not a string literal)."""
+    if source not in _CALLS:
+        calls = []
+        for path in sorted(source.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_":
+                    literal = (node.args and isinstance(node.args[0], ast.Constant)
+                               and isinstance(node.args[0].value, str))
+                    calls.append((path, node, node.args[0].value if literal else None))
+        _CALLS[source] = calls
+    return _CALLS[source]
+
+
+_CALLS: dict[Path, list[tuple[Path, ast.Call, str | None]]] = {}
+
+
 def extract(source: Path = SOURCE) -> dict[str, list[str]]:
     """Every string given to `_()` in `source`, with where it is (path:line), in source order; then argparse's."""
     found: dict[str, list[str]] = {}
-    for path in sorted(source.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_"
-                    and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
-                found.setdefault(node.args[0].value, []).append(f"{_shown(path)}:{node.lineno}")
+    for path, node, text in _translated_calls(source):
+        if text is not None:
+            found.setdefault(text, []).append(f"{_shown(path)}:{node.lineno}")
     for message in ARGPARSE:
         found.setdefault(message, []).append("argparse")
     return found
@@ -54,14 +69,7 @@ def _shown(path: Path) -> str:
 
 def not_literal(source: Path = SOURCE) -> list[str]:
     """Calls of `_()` whose argument is not a string literal (they cannot be translated): path:line each."""
-    wrong = []
-    for path in sorted(source.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_"
-                    and not (node.args and isinstance(node.args[0], ast.Constant)
-                             and isinstance(node.args[0].value, str))):
-                wrong.append(f"{_shown(path)}:{node.lineno}")
-    return wrong
+    return [f"{_shown(path)}:{node.lineno}" for path, node, text in _translated_calls(source) if text is None]
 
 
 # -- .po files ---------------------------------------------------------------------------------------------------
@@ -90,7 +98,7 @@ def read_po(path: Path) -> dict[str, str]:
     for raw in [*path.read_text(encoding="utf-8").splitlines(), ""]:
         line = raw.strip()
         if line.startswith("msgid "):
-            msgid, current, key = [line[6:]], msgid, "msgid"
+            msgid, key = [line[6:]], "msgid"
             current = msgid
         elif line.startswith("msgstr "):
             msgstr = [line[7:]]

@@ -366,11 +366,11 @@ class ServerManager:
         supervisor = self.supervisor
         if supervisor is not None and not supervisor.detached:
             await supervisor.stop()
+            if isinstance(supervisor, RemoteSupervisor):
+                await asyncio.to_thread(self._forget_remote)
         jobs, self.cluster_jobs = self.cluster_jobs, []
         for host, record in reversed(jobs):
             await host.stop_job(record)
-            if isinstance(supervisor, RemoteSupervisor):
-                await asyncio.to_thread(self._forget_remote)
 
     def _forget_remote(self) -> None:
         with contextlib.suppress(FileNotFoundError):

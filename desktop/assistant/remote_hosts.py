@@ -16,17 +16,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from desktop.backends.remote import SshHost
-from desktop.backends.ssh import AskPass, HostKeyUnknown, KnownHosts, SshConnection, SshError, SshTarget
+from desktop.backends.ssh import AskPass, HostKeyUnknown, KnownHosts, SshConnection, SshTarget
 from desktop.config.hosts import SshHostEntry
-from desktop.i18n import _
 
 log = logging.getLogger(__name__)
 
 ConfirmHost = Callable[[HostKeyUnknown], Awaitable[bool]]
-
-
-class HostNotTrusted(SshError):
-    """The user did not trust the host's key."""
 
 
 class RemoteHosts:
@@ -53,16 +48,7 @@ class RemoteHosts:
                                            config_file=self.config_file)
                 self._connections[entry.id] = connection
             if not connection.connected:
-                try:
-                    await connection.connect()
-                except HostKeyUnknown as unknown:
-                    if self.confirm_host is None:
-                        raise  # nobody to ask: the fingerprints go to whoever reports it
-                    if not await self.confirm_host(unknown):
-                        raise HostNotTrusted(_("{host} was not trusted, so nothing was sent to it.").format(
-                            host=entry.label), _("Check its key fingerprint with its administrator.")) from unknown
-                    await asyncio.to_thread(self.known_hosts.trust, unknown.keys)
-                    await connection.connect()
+                await connection.connect_trusting(self.confirm_host, entry.label)
             return SshHost(connection, entry.python)
 
     async def close(self, entry: SshHostEntry) -> None:

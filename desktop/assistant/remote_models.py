@@ -9,10 +9,11 @@ or SGLang importable by its python3) is used as well.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import shlex
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,21 +31,18 @@ from desktop.backends.downloads import (
     no_files_error,
     repo_for,
 )
+from desktop.backends.engines import PROGRAMS
 from desktop.backends.host_fetch import PLAN_VARIABLE
 from desktop.backends.host_fetch import PREFIX as FETCH_PREFIX
 from desktop.backends.installer import InstallProgress, parse_pip_line, requirement_for
-from desktop.backends.remote import FETCH_MODULE, RemoteError, SshHost, host_source
+from desktop.backends.remote import FETCH_MODULE, REMOTE_ROOT, RemoteError, SshHost, host_source
 from desktop.backends.ssh import signal_process
 from desktop.i18n import _
 from desktop.logsetup import redact
 
-REMOTE_ROOT = ".local/share/glmv-desktop"  # under the host user's home
-PROGRAMS = {Engine.VLLM: "vllm", Engine.SGLANG: "python", Engine.TRANSFORMERS: "transformers",
-            Engine.LLAMA_CPP: "llama-server"}
-
 # Run with the host's Python: the home folder, each engine's program, and which models are complete.
 _INVENTORY = r'''
-import json, os, shutil, subprocess, sys
+import importlib.util, json, os, shutil, sys
 args = json.loads(sys.stdin.readline())
 home = os.path.expanduser("~")
 root = os.path.join(home, args["root"])
@@ -54,8 +52,7 @@ for engine, program in args["programs"].items():
     if os.access(own, os.X_OK):
         engines[engine] = own
     elif engine == "sglang":
-        ok = subprocess.run([sys.executable, "-c", "import sglang"], capture_output=True).returncode == 0
-        engines[engine] = sys.executable if ok else None
+        engines[engine] = sys.executable if importlib.util.find_spec("sglang") else None  # found, not imported
     else:
         engines[engine] = shutil.which(program)
 models = {}
@@ -93,7 +90,7 @@ class HostInventory:
 async def inventory(host: SshHost, specs: Sequence[ModelSpec] = CATALOG) -> HostInventory:
     """Look on `host` for the app's engines and `specs`' files; raise RemoteError when it cannot be asked."""
     args = {"root": REMOTE_ROOT, "programs": {e.value: p for e, p in PROGRAMS.items()},
-            "models": {spec.id: Engine.LLAMA_CPP in spec.engines and len(spec.engines) == 1 for spec in specs}}
+            "models": {spec.id: spec.is_gguf for spec in specs}}
     code, out, err = await host.connection.run(f"{shlex.quote(host.python)} -c {shlex.quote(_INVENTORY)}",
                                                input_text=json.dumps(args) + "\n")
     if code != 0:
@@ -111,11 +108,16 @@ async def inventory(host: SshHost, specs: Sequence[ModelSpec] = CATALOG) -> Host
 
 def install_command(inventory: HostInventory, engine: Engine) -> str:
     """The shell commands that install `engine` where the app looks for it on the host."""
-    venv = inventory.engine_venv(engine)
     if engine is Engine.LLAMA_CPP:
         return _("Build or download llama.cpp there and put llama-server on the PATH.")
+    return _install_script("python3", inventory.engine_venv(engine), engine)
+
+
+def _install_script(python: str, venv: str, engine: Engine, *pip_options: str) -> str:
+    """The shell commands that make `venv` with `python` and pip-install `engine` into it."""
     packages = " ".join(shlex.quote(r) for r in requirement_for(engine).pip_requirements)
-    return f"python3 -m venv {shlex.quote(venv)} && {shlex.quote(venv + '/bin/pip')} install {packages}"
+    pip = shlex.join([f"{venv}/bin/pip", "install", *pip_options])
+    return f"{shlex.quote(python)} -m venv {shlex.quote(venv)} && {pip} {packages}"
 
 
 def download_command(inventory: HostInventory, spec: ModelSpec) -> str:
@@ -129,12 +131,12 @@ class HostJobCancelled(Exception):  # noqa: N818 - a cancellation, not an error
 
 async def run_job(host: SshHost, name: str, argv: list[str], *, env: dict[str, str] | None = None,
                   on_line: Callable[[str], None] = lambda _line: None, cancel: asyncio.Event | None = None,
-                  on_poll: Callable[[], Awaitable[None]] | None = None, poll_s: float = 1.0) -> None:
+                  poll_s: float = 1.0) -> None:
     """Run `argv` on the host as a job of its own (it survives a dropped connection), following its output;
     raise HostJobCancelled when `cancel` is set (the job is stopped there), RemoteError when it fails."""
     record = await host.start_job(name, argv, env)
     tail = await host.follow(record, 0)
-    lines: list[str] = []
+    lines: collections.deque[str] = collections.deque(maxlen=30)  # its end, for an error: not hours of progress
 
     async def read() -> None:
         assert tail.stdout is not None
@@ -151,8 +153,6 @@ async def run_job(host: SshHost, name: str, argv: list[str], *, env: dict[str, s
                 await host.stop_job(record)
                 raise HostJobCancelled
             running, status = await host.job_state(name)
-            if on_poll is not None:
-                await on_poll()  # once more after the end: the progress reaches it
             if running is None:
                 break
             await asyncio.sleep(poll_s)
@@ -166,7 +166,7 @@ async def run_job(host: SshHost, name: str, argv: list[str], *, env: dict[str, s
     if status != 0:
         raise RemoteError(_("{what} failed on {host} (exit status {status}).").format(
             what=name, host=host.label, status=status), _("The end of its output says why."),
-            detail="\n".join(lines[-30:]))
+            detail="\n".join(lines))
 
 
 async def install_on_host(host: SshHost, found: HostInventory, engine: Engine, *,
@@ -176,10 +176,7 @@ async def install_on_host(host: SshHost, found: HostInventory, engine: Engine, *
     requirement = requirement_for(engine)
     if not requirement.pip_installable:
         raise RemoteError(_("{engine} cannot be installed by the app.").format(engine=engine.label), requirement.note)
-    venv = found.engine_venv(engine)
-    packages = " ".join(shlex.quote(r) for r in requirement.pip_requirements)
-    script = (f"{shlex.quote(host.python)} -m venv {shlex.quote(venv)} && "
-              f"{shlex.quote(venv + '/bin/pip')} install --progress-bar off {packages}")
+    script = _install_script(host.python, found.engine_venv(engine), engine, "--progress-bar", "off")
 
     def line(text: str) -> None:
         on_log(text)

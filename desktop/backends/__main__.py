@@ -22,7 +22,7 @@ from desktop.backends.catalog import BY_ID, CATALOG, Engine
 from desktop.backends.cluster import Node, plan_cluster
 from desktop.backends.hardware import HardwareReport, describe, probe_hardware
 from desktop.backends.planner import plan_all
-from desktop.backends.remote import SshHost
+from desktop.backends.remote import MODELS_DIR, SshHost
 from desktop.backends.ssh import HostKeyUnknown, KnownHosts, SshConnection, SshError, SshTarget
 
 
@@ -61,14 +61,12 @@ async def _probe_hosts(addresses: list[str], trust: bool, config: Path | None) -
     found = []
     for address in addresses:
         connection = SshConnection(SshTarget.parse(address), known, config_file=config)
-        try:
-            await connection.connect()
-        except HostKeyUnknown as unknown:
-            if not trust:
-                raise
+
+        async def trusted(unknown: HostKeyUnknown, address: str = address) -> bool:
             print(f"Trusting {address}:\n{unknown.detail}", file=sys.stderr)
-            await asyncio.to_thread(known.trust, unknown.keys)
-            await connection.connect()
+            return True
+
+        await connection.connect_trusting(trusted if trust else None)
         try:
             found.append((address, await SshHost(connection).probe()))
         finally:
@@ -103,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model or len(hosts) > 1:
         spec = BY_ID[args.model] if args.model else max(CATALOG, key=lambda s: s.weights_bytes)
         cluster = plan_cluster(spec, Engine(args.engine), [Node(address, report) for address, report in hosts],
-                               model_path=f"~/.local/share/glmv-desktop/models/{spec.id}", port=8000, api_key=None)
+                               model_path=f"{MODELS_DIR}/{spec.id}", port=8000, api_key=None)
         print(f"Across {', '.join(address for address, _report in hosts)}: {spec.name} with {args.engine}")
         print(f"  {cluster.summary()}")
         for reason in cluster.reasons:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
 from desktop.backends.catalog import Engine, ModelSpec, format_bytes
-from desktop.backends.engines import OFFLINE_ENV, VLLM_ENV, build_command
+from desktop.backends.engines import OFFLINE_ENV, PROGRAMS, VLLM_ENV, build_command
 from desktop.backends.hardware import HardwareReport
 from desktop.backends.planner import COMFORTABLE_CONTEXT, MIB, MIN_CONTEXT, Fit, Plan, plan
 from desktop.i18n import _
@@ -308,7 +308,7 @@ def _launches(result: ClusterPlan, layout: Plan, model_path: str, port: int, api
     def program(name: str) -> str:
         return str(PurePosixPath(venv, "bin", name)) if venv else name
 
-    executable = program("vllm" if engine is Engine.VLLM else "python")
+    executable = program(PROGRAMS[engine])
 
     def serve(flags: list[str], key: str | None) -> tuple[list[str], dict[str, str]]:
         return build_command(replace(layout, flags=flags), model_path, port=port, api_key=key,

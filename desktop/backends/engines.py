@@ -54,14 +54,18 @@ def supports_api_key(engine: Engine) -> bool:
     return engine is not Engine.TRANSFORMERS
 
 
+# The program that starts each engine (SGLang: its venv's Python, `python -m sglang.launch_server`).
+PROGRAMS = {Engine.VLLM: "vllm", Engine.SGLANG: "python", Engine.LLAMA_CPP: "llama-server",
+            Engine.TRANSFORMERS: "transformers"}
+
+
 def default_program(engine: Engine, venv: str | Path | None = None) -> Path:
     """The program that starts `engine`: its script in `venv` (or on PATH when `venv` is None).
 
     SGLang is started through its venv's Python (`python -m sglang.launch_server`), the others
     through their own console script.
     """
-    name = {Engine.VLLM: "vllm", Engine.SGLANG: "python", Engine.LLAMA_CPP: "llama-server",
-            Engine.TRANSFORMERS: "transformers"}[engine]
+    name = PROGRAMS[engine]
     if venv is None:
         return Path(name)
     if os.name == "nt":

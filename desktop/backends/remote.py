@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -38,6 +39,7 @@ from desktop.backends.supervisor import (
     ServerStartFailed,
     ServerState,
     StateChanged,
+    answers_health,
     api_key_hint,
 )
 from desktop.errors import UserFacingError
@@ -46,6 +48,8 @@ from desktop.logsetup import redact, register_secret
 
 log = logging.getLogger(__name__)
 
+REMOTE_ROOT = ".local/share/glmv-desktop"  # the app's models and engines there, under the host user's home
+MODELS_DIR = f"~/{REMOTE_ROOT}/models"
 STATE_DIR = "~/.local/state/glmv-desktop"
 CACHE_DIR = "~/.cache/glmv-desktop"
 PROBE_MODULES = ("desktop/__init__.py", "desktop/i18n.py", "desktop/processenv.py", "desktop/backends/__init__.py",
@@ -180,13 +184,19 @@ def host_source(name: str) -> bytes:
     return ((bundled if bundled.is_dir() else root) / name).read_bytes()
 
 
+@functools.cache
 def probe_archive() -> bytes:
-    """The probe as a zip archive Python runs directly: the app's hardware module and what it imports."""
+    """The probe as a zip archive Python runs directly: the app's hardware module and what it imports. The
+    same bytes for the same sources (no time stamps), so a host's cache keeps one copy."""
     out = io.BytesIO()
+
+    def entry(name: str) -> zipfile.ZipInfo:
+        return zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in PROBE_MODULES:
-            archive.writestr(name, host_source(name))
-        archive.writestr("__main__.py", (
+            archive.writestr(entry(name), host_source(name), zipfile.ZIP_DEFLATED)
+        archive.writestr(entry("__main__.py"), (
             "import enum, sys\n"
             "if not hasattr(enum, 'StrEnum'):  # Python < 3.11\n"
             "    class StrEnum(str, enum.Enum):\n"
@@ -194,7 +204,7 @@ def probe_archive() -> bytes:
             "            return str(self.value)\n"
             "    enum.StrEnum = StrEnum\n"
             "from desktop.backends.hardware import main\n"
-            "sys.exit(main(sys.argv[1:]))\n"))
+            "sys.exit(main(sys.argv[1:]))\n"), zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 
@@ -237,7 +247,7 @@ class SshHost:
                               _("Install Python 3.10 or newer there."))
         return version
 
-    async def probe(self, models_dir: str = "~/.local/share/glmv-desktop/models") -> HardwareReport:
+    async def probe(self, models_dir: str = MODELS_DIR) -> HardwareReport:
         """The host's GPUs, memory and disk, by the app's own probe; raise RemoteError when it cannot run."""
         archive = probe_archive()
         put, target = self._put(archive, "probe", ".pyz")
@@ -473,15 +483,12 @@ class RemoteSupervisor:
         """A ready server that exits (killed there, out of memory) is reported as crashed, with its log's end."""
         while not self._stopping and not self._detached:
             await asyncio.sleep(SERVER_POLL_S)
-            if self._state is not ServerState.READY or not self._link_up or self._stopping:
+            if self._state is not ServerState.READY or self._stopping:
                 continue
-            try:
-                found = await self.host.find_server()
-            except SshError:
-                continue  # the link watcher deals with the connection
+            alive = await self._server_alive()
             if self._stopping or self._detached:
                 return
-            if found is None or self.record is None or found.pid != self.record.pid:
+            if not alive:
                 await asyncio.sleep(0.5)  # the log's last lines
                 self._set_state(ServerState.CRASHED)
                 return
@@ -506,9 +513,12 @@ class RemoteSupervisor:
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        headers = {"Authorization": f"Bearer {self.command.api_key}"} if self.command.api_key else {}
         next_check = loop.time()
         async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S, trust_env=False) as client:
+
+            async def get(url: str, headers: Mapping[str, str]) -> int:
+                return (await client.get(url, headers=headers)).status_code
+
             while True:
                 # Whether it still runs costs a command on the host: asked every few seconds, not at each poll.
                 if loop.time() >= next_check:
@@ -519,16 +529,9 @@ class RemoteSupervisor:
                             _("The {engine} server on {host} exited.").format(engine=self.command.engine,
                                                                               host=self.host.label),
                             _("The end of its log says why."), self.log_tail())
-                for path in self.command.health_paths:
-                    try:
-                        response = await client.get(f"http://127.0.0.1:{self.local_port}{path}", headers=headers)
-                    except (OSError, httpx.HTTPError):
-                        break
-                    if response.status_code == 200:
-                        self._set_state(ServerState.READY)
-                        return
-                    if response.status_code != 404:
-                        break
+                if await answers_health(self.command, get, f"http://127.0.0.1:{self.local_port}"):
+                    self._set_state(ServerState.READY)
+                    return
                 if loop.time() >= deadline:
                     raise ServerStartFailed(
                         _("The {engine} server on {host} did not become ready in {s:.0f} s.").format(
@@ -538,6 +541,7 @@ class RemoteSupervisor:
                 await asyncio.sleep(0.5)
 
     async def _server_alive(self) -> bool:
+        """Whether the server still runs there (True while that cannot be asked: the link watcher deals with it)."""
         if not self._link_up:
             return True  # unknown while the link is down: the server keeps running without it
         try:

@@ -26,7 +26,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import stat
 import sys
 import tempfile
@@ -59,6 +58,10 @@ class SshError(UserFacingError):
 
 class SshUnavailable(SshError):
     """This computer has no OpenSSH client."""
+
+
+class HostNotTrusted(SshError):
+    """The user did not trust the host's key, so nothing was sent to it."""
 
 
 class HostKeyUnknown(SshError):
@@ -309,6 +312,23 @@ class SshConnection:
             options += ["-i", self.target.identity_file, "-o", "IdentitiesOnly=yes"]
         return options
 
+    async def connect_trusting(self, confirm: Callable[[HostKeyUnknown], Awaitable[bool]] | None,
+                               name: str = "") -> None:
+        """`connect`, and for a host in no known_hosts file ask `confirm` (shown its keys): when it says yes the
+        keys are trusted and the connection made, else HostNotTrusted. `confirm` None: HostKeyUnknown is raised
+        (nobody to ask: the fingerprints go to whoever reports it). `name`: the host as the user knows it."""
+        try:
+            await self.connect()
+        except HostKeyUnknown as unknown:
+            if confirm is None:
+                raise
+            if not await confirm(unknown):
+                raise HostNotTrusted(
+                    _("{host} was not trusted, so nothing was sent to it.").format(host=name or self.target.label),
+                    _("Check its key fingerprint with its administrator.")) from unknown
+            await asyncio.to_thread(self.known_hosts.trust, unknown.keys)
+            await self.connect()
+
     async def connect(self) -> None:
         """Open the master connection; raise HostKeyUnknown, HostKeyChanged, SshAuthFailed or SshUnreachable.
 
@@ -471,7 +491,9 @@ class SshConnection:
 
     async def forward(self, remote_port: int, local_port: int | None = None) -> int:
         """Forward 127.0.0.1:`local_port` here (a free one when None) to 127.0.0.1:`remote_port` on the host."""
-        local = local_port or _free_local_port()
+        from desktop.backends.supervisor import free_port
+
+        local = local_port or free_port()
         spec = f"127.0.0.1:{local}:127.0.0.1:{remote_port}"
         code, _out, err = await _run([ssh_program(), "-S", str(self.control_path), "-O", "forward", "-L", spec,
                                       *self.options(), "--", self.target.host], timeout=15)
@@ -481,12 +503,6 @@ class SshConnection:
                            _("Port {local} on this computer may be taken; try again.").format(local=local),
                            detail=err.decode("utf-8", "replace").strip())
         return local
-
-
-def _free_local_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def classify_ssh_error(stderr: str, target: SshTarget, *, asked: int = 0, known_name: str = "") -> SshError:

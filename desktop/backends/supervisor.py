@@ -99,6 +99,24 @@ Classifier = Callable[[str], AdviceLike | None]
 HttpGet = Callable[[str, Mapping[str, str]], Awaitable[int]]
 
 
+async def answers_health(command: ServerCommand, http_get: HttpGet, base: str) -> bool:
+    """Whether the server at `base` (http://host:port) is ready: 200 on its engine's first health path that it
+    knows (404: try the next one)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {command.api_key}"} if command.api_key else {}
+    for path in command.health_paths:
+        try:
+            status = await http_get(f"{base}{path}", headers)
+        except (OSError, httpx.HTTPError):
+            return False  # refused or reset: still starting
+        if status == 200:
+            return True
+        if status != 404:
+            return False  # 503 while loading, or an error: not yet
+    return False
+
+
 class ServerStartFailed(UserFacingError):
     """The server exited, could not start, or did not become ready; carries the end of its log."""
 
@@ -456,7 +474,7 @@ class ServerSupervisor:
             while True:
                 if self._exited.is_set():
                     raise self._exit_error()
-                if await self._healthy(http_get):
+                if await answers_health(self.command, http_get, f"http://{self.command.host}:{self.command.port}"):
                     if self._exited.is_set():
                         raise self._exit_error()
                     self._became_ready()
@@ -540,23 +558,6 @@ class ServerSupervisor:
         return self._detached
 
     # -- internals
-    async def _healthy(self, http_get: HttpGet) -> bool:
-        import httpx
-
-        command = self.command
-        headers = {"Authorization": f"Bearer {command.api_key}"} if command.api_key else {}
-        for path in command.health_paths:
-            url = f"http://{command.host}:{command.port}{path}"
-            try:
-                status = await http_get(url, headers)
-            except (OSError, httpx.HTTPError):
-                return False  # refused or reset: still starting
-            if status == 200:
-                return True
-            if status != 404:
-                return False  # 503 while loading, or an error: not yet
-        return False
-
     def _became_ready(self) -> None:
         self._set_state(ServerState.READY)
         log.info("The %s server on port %d is ready", self.command.engine, self.command.port)

@@ -63,6 +63,11 @@ class Sending:
     video: str = "frames"  # how the endpoint takes a clip (config.profiles.VideoRoute): video_url, input_video, frames
     max_images: int | None = None  # pictures per request, where the endpoint says
 
+    @property
+    def inline_video(self) -> bool:
+        """Whether a clip goes as the MP4 itself (else as sampled frames)."""
+        return self.video in ("video_url", "input_video")
+
 
 @dataclass(frozen=True)
 class Part:
@@ -658,6 +663,7 @@ class VideoAttachment(Attachment):
     screen_area: tuple[int, int, int, int] | None = None
     _thumbnails: dict[int, Image.Image] = field(default_factory=dict, repr=False)
     _frames: dict[int, list[tuple[float, Image.Image]]] = field(default_factory=dict, repr=False)
+    _payloads: dict[tuple[Any, ...], list[EncodedImage]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -717,19 +723,32 @@ class VideoAttachment(Attachment):
     def parts(self, sending: Sending) -> list[Part]:
         """The clip as the endpoint takes it: inline MP4, or frames with their times."""
         head = _("Screen recording '{name}', {seconds:.1f} s:").format(name=self.name, seconds=self.duration)
-        if sending.video in ("video_url", "input_video"):
+        if sending.inline_video:
             return [Part(text=head), Part(video=self.data)]
-        parts = [Part(text=_("{head} as {n} frames, each with its time.").format(
-            head=head, n=self._frame_count(sending)))]
-        for seconds, frame in self.frames(self._frame_count(sending)):
+        n = self._frame_count(sending)
+        frames = self.frames(n)
+        parts = [Part(text=_("{head} as {n} frames, each with its time.").format(head=head, n=n))]
+        for (seconds, _frame), encoded in zip(frames, self._encoded_frames(n, sending), strict=True):
             parts.append(Part(text=_("At {seconds:.1f} s:").format(seconds=seconds)))
-            parts.append(Part(image=encode_for_model(frame, sending.token_budget, fmt=sending.image_format,
-                                                     max_side=sending.max_side, max_bytes=sending.max_bytes)))
+            parts.append(Part(image=encoded))
         return parts
+
+    def _encoded_frames(self, n: int, sending: Sending) -> list[EncodedImage]:
+        """The `n` frames encoded for `sending` (cached: every later question sends them again)."""
+        key = (n, sending.token_budget, sending.image_format, sending.max_side, sending.max_bytes)
+        with self._lock:
+            cached = self._payloads.get(key)
+        if cached is None:
+            cached = [encode_for_model(frame, sending.token_budget, fmt=sending.image_format,
+                                       max_side=sending.max_side, max_bytes=sending.max_bytes)
+                      for _seconds, frame in self.frames(n)]
+            with self._lock:
+                cached = self._payloads.setdefault(key, cached)
+        return cached
 
     def cost(self, sending: Sending) -> Cost:
         """Frames × their image tokens; inline, what GLM-V's processor makes of it (≈)."""
-        if sending.video in ("video_url", "input_video"):
+        if sending.inline_video:
             sampled = max(1, math.ceil(self.duration * VIDEO_SAMPLING_FPS / 2))  # two frames per temporal patch
             w, h = fit_to_budget(self.width, self.height, VIDEO_FRAME_BUDGET)
             return Cost(sampled * estimate_image_tokens(w, h), 0)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from desktop.config.shortcuts import Shortcut
-from desktop.i18n import _
+from desktop.i18n import LANGUAGES, _
 
 SCHEMA_VERSION = 1
 
@@ -100,7 +100,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("ui.language", str, "system", _("Language"),
             _("The language of the app's windows, messages and command line. Takes effect when the app starts "
               "again."),
-            choices=(("system", _("The system's language")), ("en", "English"), ("zh_CN", "简体中文"))),
+            choices=(("system", _("The system's language")), *LANGUAGES.items())),
     Setting("chat.thinking", bool, True, _("Thinking"),
             _("Let the model reason before answering (slower, often better); reasoning is shown folded.")),
     Setting("chat.max_tokens", int, None, _("Longest answer (tokens)"),

@@ -294,19 +294,19 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
             with contextlib.suppress(OSError):
                 subprocess.run(["taskkill", "/T", "/F", "/PID", str(process.pid)],  # noqa: S603, S607
                                capture_output=True, check=False, timeout=30)
-    else:
-        # The group outlives its leader when soffice.bin is still running: kill it either way.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(OSError):
-        process.kill()
-    process.wait()
-    # soffice.bin, not the leader, holds the profile: the next conversion must not find it still exiting (or
-    # just forked as the group was signalled).
+        with contextlib.suppress(OSError):
+            process.kill()
+        process.wait()
+        return
+    # The group outlives its leader when soffice.bin is still running: kill it either way. soffice.bin holds
+    # the profile, so the next conversion must not find it still exiting (or just forked as it was signalled).
     deadline = time.monotonic() + _EXIT_WAIT_S
-    while sys.platform != "win32" and group_alive(process.pid) and time.monotonic() < deadline:
+    while True:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
+        process.wait()  # the leader, at once
+        if not group_alive(process.pid) or time.monotonic() >= deadline:
+            return
         time.sleep(0.02)
 
 

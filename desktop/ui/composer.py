@@ -140,7 +140,7 @@ class AttachmentChip(QFrame):
                 name=a.name, what=a.describe(), n=cost.tokens, images=cost.images)
         elif isinstance(a, VideoAttachment):
             self.kind.setText(_("Video · {seconds:.1f} s").format(seconds=a.duration))
-            how = (_("sent as video") if sending.video in ("video_url", "input_video")
+            how = (_("sent as video") if sending.inline_video
                    else _("sent as {n} frames with their times (this endpoint takes no video)").format(n=cost.images))
             tip = _("{name}\n{what}\n≈{n:,} tokens, {how}\nClick to play it.").format(
                 name=a.name, what=a.describe(), n=cost.tokens, how=how)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QRect, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPaintEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
@@ -28,7 +29,7 @@ from desktop.i18n import _
 from desktop.logsetup import trace
 from desktop.ui.capture_flow import CaptureFlow, logical_rect, physical_pointer
 from desktop.ui.notifier import Notifier
-from desktop.ui.operations import Progress, run_async
+from desktop.ui.operations import run_async
 
 if TYPE_CHECKING:
     from desktop.assistant.services import Services
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TARGETS = ("region", "window", "screen")
 BORDER = 3
 
 
@@ -120,8 +120,8 @@ def border_pieces(area: QRect) -> list[QRect]:
 class RecordingFlow(QObject):
     """One recording at a time, from picking the area to the clip in the chat."""
 
-    finished = Signal(object)  # the VideoAttachment
     state_changed = Signal(bool)  # recording or not
+    _progressed = Signal(float, int)  # seconds recorded, frames dropped: from the recorder's thread
 
     def __init__(self, services: Services, notifier: Notifier, capture: CaptureFlow,
                  deliver: Callable[[VideoAttachment], None], parent: QObject | None = None) -> None:
@@ -134,14 +134,8 @@ class RecordingFlow(QObject):
         self.pill: RecordingPill | None = None
         self._borders: list[_BorderPiece] = []
         self._area: QRect | None = None
-        self._started = 0.0
         self._limit = 60.0
-        self._dropped = 0
-        self._timer = QTimer(self)
-        self._timer.setInterval(250)
-        self._timer.timeout.connect(self._tick)
-        self._progress = Progress(self)
-        self._progress.changed.connect(lambda dropped, _message: setattr(self, "_dropped", int(dropped)))
+        self._progressed.connect(self._show_progress)  # queued to the UI thread
         self._task: asyncio.Task[None] | None = None
         self._finishing = False
 
@@ -178,15 +172,13 @@ class RecordingFlow(QObject):
         out = folder / time.strftime("Screen recording %Y-%m-%d %H.%M.%S.mp4")
 
         def progress(state: RecordingProgress) -> None:
-            self._progress.report(float(state.dropped))
+            self._progressed.emit(state.elapsed, state.dropped)
 
         recorder = Recorder(area, out, RecordingSettings(fps=int(settings.get("recording.fps")), max_seconds=limit),
                             on_progress=progress)
         await asyncio.to_thread(recorder.start)
-        self.recorder, self._area, self._limit, self._dropped = recorder, logical, limit, 0
-        self._started = time.monotonic()
+        self.recorder, self._area, self._limit = recorder, logical, limit
         self._show_chrome(logical)
-        self._timer.start()
         self.state_changed.emit(True)
         trace(f"recording-started {target} {area.width}x{area.height}")
         ended = await asyncio.to_thread(recorder.wait)
@@ -204,8 +196,13 @@ class RecordingFlow(QObject):
         if target == "window":
             _shots, rect = await self.capture.window_area(pointer)
             return rect, logical_rect(rect)
-        rect = await asyncio.to_thread(monitor_under, pointer)
+        rect = await asyncio.to_thread(self._monitor_under, pointer)
         return rect, logical_rect(rect)
+
+    def _monitor_under(self, pointer: tuple[int, int] | None) -> Rect:
+        """Worker thread: the monitor under the pointer (the first one without a pointer), in physical pixels."""
+        monitors = self.services.capture.active().monitors()
+        return next((m for m in monitors if pointer is not None and m.contains(*pointer)), monitors[0])
 
     def stop(self) -> str:
         """Stop now and attach the clip (Stop, `record stop`)."""
@@ -231,8 +228,14 @@ class RecordingFlow(QObject):
             return
         self._finishing = True
         self._clear()
-        run_async(asyncio.to_thread(recorder.cancel), notifier=self.notifier)
+        run_async(asyncio.to_thread(self._discard, recorder), notifier=self.notifier)
         trace("recording-cancelled")
+
+    @staticmethod
+    def _discard(recorder: Recorder) -> None:
+        """Worker thread: stop without keeping anything, its temporary folder included."""
+        recorder.cancel()
+        shutil.rmtree(recorder.out.parent, ignore_errors=True)
 
     async def _finish(self, recorder: Recorder, recording: Recording) -> None:
         self._finishing = True
@@ -244,6 +247,7 @@ class RecordingFlow(QObject):
         def load() -> VideoAttachment:
             clip = VideoAttachment.from_bytes(recording.path.read_bytes(), recording.path.name, "screen",
                                               dropped=recording.dropped)
+            shutil.rmtree(recording.path.parent, ignore_errors=True)  # its own temporary folder: the clip has it
             if area is not None:
                 clip.screen_area = (area.x(), area.y(), area.width(), area.height())
             clip.thumbnail(192)
@@ -252,10 +256,8 @@ class RecordingFlow(QObject):
         clip = await asyncio.to_thread(load)
         trace(f"recording-attached {clip.duration:.2f}")
         self.deliver(clip)
-        self.finished.emit(clip)
 
     def _clear(self) -> None:
-        self._timer.stop()
         for piece in self._borders:
             piece.close()
             piece.deleteLater()
@@ -289,24 +291,10 @@ class RecordingFlow(QObject):
         pill.show()
         self.pill = pill
 
-    def _tick(self) -> None:
+    def _show_progress(self, elapsed: float, dropped: int) -> None:
         if self.pill is not None:
-            self.pill.show_progress(time.monotonic() - self._started, self._limit, self._dropped)
+            self.pill.show_progress(elapsed, self._limit, dropped)
 
     def shutdown(self) -> None:
         """The app is quitting: a recording under way is thrown away."""
         self.cancel()
-
-
-def monitor_under(pointer: tuple[int, int] | None) -> Rect:
-    """The monitor under the pointer (the first one without a pointer), in physical pixels."""
-    import mss
-
-    with mss.MSS() as grabber:
-        monitors = grabber.monitors[1:] or grabber.monitors[:1]
-    rects = [Rect(m["left"], m["top"], m["width"], m["height"]) for m in monitors]
-    if pointer is not None:
-        for rect in rects:
-            if rect.left <= pointer[0] < rect.right and rect.top <= pointer[1] < rect.top + rect.height:
-                return rect
-    return rects[0]

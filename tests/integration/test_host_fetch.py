@@ -139,3 +139,17 @@ def test_the_hubs_token_is_not_sent_on_to_another_host() -> None:
 def test_what_runs_on_hosts_is_python_3_9(name: str) -> None:
     # Hosts run their own Python (3.9 or newer): the grammar of these modules must be 3.9's.
     ast.parse(host_source(name), filename=name, feature_version=(3, 9))
+
+
+def test_the_probe_is_the_same_bytes_at_any_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The host's cache names it by its hash: bytes that changed with the clock left a new copy at every probe.
+    import time
+
+    from desktop.backends.remote import probe_archive
+
+    probe_archive.cache_clear()
+    now = probe_archive()
+    probe_archive.cache_clear()
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert probe_archive() == now

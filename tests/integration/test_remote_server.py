@@ -227,6 +227,7 @@ def test_the_manager_runs_a_server_on_a_host_as_the_active_endpoint_and_finds_it
         await later.stop()
         assert await ssh_again.find_server() is None
         assert later.remote_note() is None
+        assert not later.remote_note_path.exists(), "the note of a server stopped there is gone"
         await second.close_all()
         return reply.state, reply.text, pid
 

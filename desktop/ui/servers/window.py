@@ -327,13 +327,12 @@ class LocalServersWindow(QWidget):
         found = await inventory(ssh)
         if self._host is not host:
             return  # another computer was chosen meanwhile
-        self._ssh, self._inventory = ssh, found
+        self._ssh = ssh
         self._show_hardware(self._hardware, host.label)
         choices = [ModelChoice(spec, Path(found.folder(spec))) for spec in CATALOG]
-        self._files = {c.spec.id: FolderState(found.models.get(c.spec.id, False)) for c in choices}
         self._space = {c.spec.id: None for c in choices}
+        self._apply_inventory(host, found)
         self._fill(choices)
-        self._engines = {engine: self._host_engine(engine, found, host) for engine in Engine}
         self._show_selected()
         if not self.manager.running:
             left = await ssh.find_server()
@@ -679,11 +678,15 @@ class LocalServersWindow(QWidget):
         found = await inventory(ssh)
         if self._host is not host:
             return
+        self._apply_inventory(host, found)
+        self._refresh_row_cells()
+        self._show_selected()
+
+    def _apply_inventory(self, host: SshHostEntry, found: HostInventory) -> None:
+        """What `host` has: its engines and which catalog models are complete there."""
         self._inventory = found
         self._files = {spec.id: FolderState(found.models.get(spec.id, False)) for spec in CATALOG}
         self._engines = {engine: self._host_engine(engine, found, host) for engine in Engine}
-        self._refresh_row_cells()
-        self._show_selected()
 
     async def _recheck_files(self, choice: ModelChoice) -> None:
         files = await asyncio.to_thread(folder_state, choice)
